@@ -1,0 +1,94 @@
+// Kernel families: one WGSL file, its binding table, its Params layout, and the functions that
+// turn a typed variant into preprocessor defines and override constants. The pipeline cache key
+// is derived from the same (file, entry point, defines, overrides) that produce the source and the
+// pipeline, so key and source cannot drift apart (tfjs #2669-class bugs).
+
+import type { Defines } from './wgsl.js';
+
+export type ParamType = 'u32' | 'i32' | 'f32';
+
+export interface BindingSpec {
+  /** WGSL variable name (checked by the contract test). */
+  readonly name: string;
+  /** 'read' inputs first, then 'read_write' outputs. */
+  readonly access: 'read' | 'read_write';
+}
+
+/** What a family may read about the device when choosing overrides. */
+export interface DeviceCaps {
+  readonly limits: GPUSupportedLimits;
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+  readonly subgroupSize: number;
+  readonly isSoftware: boolean;
+  /** Tuned override values per family and tuning class (see src/gpu/autotune.ts). */
+  tuned(family: string, tuningClass: string): Readonly<Record<string, number>> | undefined;
+}
+
+export interface KernelFamily<V> {
+  /** Family name; also the label prefix. */
+  readonly name: string;
+  /** Path under kernels/, e.g. 'matmul.wgsl'. */
+  readonly file: string;
+  /** Storage bindings in binding order 0..n-1; `params` (uniform) is binding n. */
+  readonly bindings: readonly BindingSpec[];
+  /** The WGSL `Params` struct, field by field (4-byte scalars, in order). */
+  readonly params: readonly (readonly [string, ParamType])[];
+  entryPoint?(v: V): string;
+  defines(v: V): Defines;
+  overrides(v: V, caps: DeviceCaps): Readonly<Record<string, number>>;
+  /** Short readable variant name for labels, e.g. 'f16_bias_gelu'. */
+  variantName(v: V): string;
+  /** Every variant the contract test must compile and reflect. */
+  variants(): V[];
+}
+
+/** Identity helper that checks a family definition's types. */
+export function defineKernelFamily<V>(family: KernelFamily<V>): KernelFamily<V> {
+  return family;
+}
+
+/** JSON with sorted keys: equal objects give equal strings. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export interface ResolvedVariant {
+  entryPoint: string;
+  defines: Defines;
+  overrides: Readonly<Record<string, number>>;
+  /** file + defines: identifies the preprocessed source (one shader module). */
+  sourceKey: string;
+  /** sourceKey + entry point + overrides: identifies the pipeline. */
+  pipelineKey: string;
+  label: string;
+}
+
+export function resolveVariant<V>(family: KernelFamily<V>, variant: V, caps: DeviceCaps): ResolvedVariant {
+  const defines = family.defines(variant);
+  const overrides = family.overrides(variant, caps);
+  const entryPoint = family.entryPoint?.(variant) ?? 'main';
+  const sourceKey = `${family.file}|${canonicalJson(defines)}`;
+  return {
+    entryPoint,
+    defines,
+    overrides,
+    sourceKey,
+    pipelineKey: `${sourceKey}|${entryPoint}|${canonicalJson(overrides)}`,
+    label: `${family.name}:${family.variantName(variant)}`,
+  };
+}
+
+/** Byte size of the Params struct: 4 bytes per field, rounded up to 16 (WGSL uniform layout). */
+export function paramsByteSize(family: KernelFamily<unknown>): number {
+  return Math.max(16, Math.ceil((family.params.length * 4) / 16) * 16);
+}

@@ -1,0 +1,30 @@
+// Helpers shared by kernel wrappers.
+
+import type { FloatDType } from '../tensor/dtype.js';
+import { ShapeError } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** Workgroup counts for `groups` 1-D workgroups folded into 2-D (kernels unfold with 65535). */
+export function fold(groups: number): [number, number] {
+  if (groups <= 65535) {
+    return [Math.max(groups, 1), 1];
+  }
+  return [65535, Math.ceil(groups / 65535)];
+}
+
+export function floatDtypeOf(what: string, ...ts: Tensor[]): FloatDType {
+  const d = ts[0]!.dtype;
+  if (d !== 'f32' && d !== 'f16') {
+    throw new ShapeError(`${what}: expected f32 or f16 tensors, got ${d}`);
+  }
+  for (const t of ts) {
+    if (t.dtype !== d) {
+      throw new ShapeError(`${what}: mixed dtypes ${ts.map((x) => x.dtype).join(', ')}`);
+    }
+  }
+  return d;
+}
+
+export function ceilDiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}
