@@ -3,7 +3,19 @@
 // directory. test/contract checks that this list matches the files on disk.
 
 import elementwise from '../../kernels/elementwise.wgsl';
+import matmul from '../../kernels/matmul.wgsl';
+import groupnorm from '../../kernels/groupnorm.wgsl';
+import layernorm from '../../kernels/layernorm.wgsl';
+import reduce from '../../kernels/reduce.wgsl';
+import softmax from '../../kernels/softmax.wgsl';
+import libReduce from '../../kernels/lib/reduce.wgsl';
 
 export const kernelFiles: Readonly<Record<string, string>> = {
   'elementwise.wgsl': elementwise,
+  'matmul.wgsl': matmul,
+  'groupnorm.wgsl': groupnorm,
+  'layernorm.wgsl': layernorm,
+  'reduce.wgsl': reduce,
+  'softmax.wgsl': softmax,
+  'lib/reduce.wgsl': libReduce,
 };

@@ -87,3 +87,32 @@ export function expectRelToMax(got: ArrayLike<number>, want: ArrayLike<number>, 
   }
   return r.relToMax;
 }
+
+/**
+ * The flash-attention ratio rule for reduced precision: the GPU's max error against the f64
+ * reference must be at most `ratio` × the max error of a reduced-precision CPU computation of
+ * the same thing (e.g. f32 accumulation with f16-rounded output) + `tiny`.
+ */
+export function expectRatio(
+  got: ArrayLike<number>,
+  ref64: ArrayLike<number>,
+  refLow: ArrayLike<number>,
+  ratio: number,
+  what = 'tensor',
+  tiny = 1e-6,
+): { gpuErr: number; lowErr: number } {
+  const e = (x: ArrayLike<number>): number => {
+    let m = 0;
+    for (let i = 0; i < ref64.length; i++) {
+      const d = Math.abs(x[i]! - ref64[i]!);
+      m = Number.isNaN(d) ? NaN : Math.max(m, d);
+    }
+    return m;
+  };
+  const gpuErr = e(got);
+  const lowErr = e(refLow);
+  if (!(gpuErr <= ratio * lowErr + tiny)) {
+    expect.fail(`${what}: max error ${gpuErr.toExponential(3)} > ${ratio} × reduced-precision error ${lowErr.toExponential(3)} + ${tiny}`);
+  }
+  return { gpuErr, lowErr };
+}

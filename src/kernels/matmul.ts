@@ -1,0 +1,217 @@
+// Batched matmul with transposed operands and a fused epilogue (bias, gelu/silu, residual,
+// gated residual), f32 or f16 storage, f32 accumulation. Tile sizes are override constants
+// chosen per adapter by the autotuner (src/gpu/autotune.ts).
+
+import type { GpuContext } from '../gpu/context.js';
+import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
+import type { FloatDType } from '../tensor/dtype.js';
+import { formatShape, ShapeError } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { ceilDiv, floatDtypeOf } from './common.js';
+
+export type Activation = 'none' | 'gelu' | 'silu';
+export type ResidualMode = 'none' | 'add' | 'gated';
+
+export interface MatmulVariant {
+  readonly dtype: FloatDType;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  /** K and N multiples of 4 (no tail guards in the inner loop). */
+  readonly vec4: boolean;
+  readonly bias: boolean;
+  readonly act: Activation;
+  readonly residual: ResidualMode;
+}
+
+/** Register-tile shape: TM rows × 4·TN columns per invocation, WG invocations per workgroup. */
+export interface MatmulTile {
+  TM: number;
+  TN: number;
+  WG: number;
+}
+
+/** Tile used when no tuned value exists for the adapter. */
+export const DEFAULT_TILE: Readonly<MatmulTile> = { TM: 8, TN: 4, WG: 8 };
+
+/** The autotuner's class for a variant: tiles are tuned per (dtype, transB) on each adapter. */
+export function tuningClass(v: Pick<MatmulVariant, 'dtype' | 'transB'>): string {
+  return `${v.dtype}${v.transB ? '_tb' : ''}`;
+}
+
+export function tileFor(v: MatmulVariant, caps: DeviceCaps): MatmulTile {
+  const t = caps.tuned('matmul', tuningClass(v));
+  return t ? { TM: t.TM ?? DEFAULT_TILE.TM, TN: t.TN ?? DEFAULT_TILE.TN, WG: t.WG ?? DEFAULT_TILE.WG } : { ...DEFAULT_TILE };
+}
+
+/** Explicit tile (bench/autotune) carried inside the variant object. */
+export interface MatmulVariantWithTile extends MatmulVariant {
+  readonly tile?: MatmulTile;
+}
+
+export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
+  name: 'matmul',
+  file: 'matmul.wgsl',
+  bindings: [
+    { name: 'a', access: 'read' },
+    { name: 'b', access: 'read' },
+    { name: 'bias', access: 'read' },
+    { name: 'res', access: 'read' },
+    { name: 'gate', access: 'read' },
+    { name: 'c', access: 'read_write' },
+  ],
+  params: [
+    ['m', 'u32'],
+    ['n', 'u32'],
+    ['k', 'u32'],
+    ['stride_a', 'u32'],
+    ['stride_b', 'u32'],
+    ['stride_c', 'u32'],
+    ['rows_per_gate', 'u32'],
+  ],
+  defines: (v) => ({
+    F16: v.dtype === 'f16',
+    TRANS_A: v.transA,
+    TRANS_B: v.transB,
+    VEC4: v.vec4,
+    BIAS: v.bias,
+    ACT_GELU: v.act === 'gelu',
+    ACT_SILU: v.act === 'silu',
+    RESIDUAL: v.residual === 'add',
+    GATED: v.residual === 'gated',
+  }),
+  overrides: (v, caps) => {
+    const t = v.tile ?? tileFor(v, caps);
+    return { TM: t.TM, TN: t.TN, WG: t.WG };
+  },
+  variantName: (v) =>
+    [
+      v.dtype,
+      v.transA ? 'ta' : '',
+      v.transB ? 'tb' : '',
+      v.vec4 ? 'v4' : '',
+      v.bias ? 'bias' : '',
+      v.act !== 'none' ? v.act : '',
+      v.residual !== 'none' ? v.residual : '',
+    ]
+      .filter(Boolean)
+      .join('_'),
+  variants: () => {
+    const out: MatmulVariantWithTile[] = [];
+    for (const dtype of ['f32', 'f16'] as const) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          for (const vec4 of [false, true]) {
+            out.push({ dtype, transA, transB, vec4, bias: false, act: 'none', residual: 'none' });
+          }
+        }
+      }
+      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'gelu', residual: 'none' });
+      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'silu', residual: 'add' });
+      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'none', residual: 'gated' });
+    }
+    return out;
+  },
+});
+
+/** Tolerances vs the f64 reference: f32 relative to sqrt(K)-scaled magnitudes; f16 by ratio. */
+export const tolerance = { f32: { atol: 1e-5, rtol: 1e-4, nmse: 1e-9 }, f16: { ratioToRef: 2 } } as const;
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  bias?: Tensor;
+  act?: Activation;
+  /** RESIDUAL: out = residual + epi(A·B). */
+  residual?: Tensor;
+  /** GATED: out = residual + gate[s] ⊙ epi(A·B), gate (S, N), s = row / rowsPerGate. */
+  gate?: Tensor;
+  rowsPerGate?: number;
+  out?: Tensor;
+  /** Force a tile (autotuner, bench). */
+  tile?: MatmulTile;
+  label?: string;
+}
+
+function dims(t: Tensor, what: string): [number, number, number] {
+  if (t.shape.length === 2) {
+    return [1, t.shape[0]!, t.shape[1]!];
+  }
+  if (t.shape.length === 3) {
+    return [t.shape[0]!, t.shape[1]!, t.shape[2]!];
+  }
+  throw new ShapeError(`matmul: ${what} must be 2-D or 3-D (batch, rows, cols), got ${formatShape(t.shape)}`);
+}
+
+/**
+ * C = epi(A·B). A (M, K) or (Z, M, K) [transA: (.., K, M)]; B (K, N) or (Z, K, N)
+ * [transB: (.., N, K)]; a 2-D operand is shared by every batch element. Returns C (Z?, M, N).
+ */
+export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const [za, ra, ca] = dims(a, 'A');
+  const [zb, rb, cb] = dims(b, 'B');
+  const [M, K] = transA ? [ca, ra] : [ra, ca];
+  const [Kb, N] = transB ? [cb, rb] : [rb, cb];
+  if (K !== Kb) {
+    throw new ShapeError(
+      `matmul: inner dimensions differ: A ${formatShape(a.shape)}${transA ? 'ᵀ' : ''} · B ${formatShape(b.shape)}${transB ? 'ᵀ' : ''}`,
+    );
+  }
+  if (za !== zb && za !== 1 && zb !== 1) {
+    throw new ShapeError(`matmul: batch sizes differ: A ${formatShape(a.shape)}, B ${formatShape(b.shape)}`);
+  }
+  const Z = Math.max(za, zb);
+  const dtype = floatDtypeOf('matmul', a, b);
+  const outShape = a.shape.length === 3 || b.shape.length === 3 ? [Z, M, N] : [M, N];
+  if (opts.bias && opts.bias.numel !== N) {
+    throw new ShapeError(`matmul: bias ${formatShape(opts.bias.shape)} does not have N=${N} elements`);
+  }
+  const residual: ResidualMode = opts.gate ? 'gated' : opts.residual ? 'add' : 'none';
+  if (residual !== 'none') {
+    if (!opts.residual || opts.residual.numel !== Z * M * N) {
+      throw new ShapeError(`matmul: residual must have ${Z}×${M}×${N} elements`);
+    }
+  }
+  const rowsPerGate = opts.rowsPerGate ?? Z * M;
+  if (opts.gate && (opts.gate.numel !== Math.ceil((Z * M) / rowsPerGate) * N || (Z * M) % rowsPerGate !== 0)) {
+    throw new ShapeError(`matmul: gate ${formatShape(opts.gate.shape)} must be (${(Z * M) / rowsPerGate}, ${N})`);
+  }
+  const c = opts.out ?? ctx.empty(outShape, dtype, opts.label ?? 'matmul');
+  if (c.numel !== Z * M * N) {
+    throw new ShapeError(`matmul: out ${formatShape(c.shape)} must have ${Z}×${M}×${N} elements`);
+  }
+  const vec4 = !transA && K % 4 === 0 && (transB || N % 4 === 0);
+  const variant: MatmulVariantWithTile = {
+    dtype,
+    transA,
+    transB,
+    vec4,
+    bias: !!opts.bias,
+    act: opts.act ?? 'none',
+    residual,
+    ...(opts.tile ? { tile: opts.tile } : {}),
+  };
+  const tile = opts.tile ?? tileFor(variant, ctx.caps);
+  const d = ctx.dummy(dtype);
+  ctx.dispatch(matmulFamily, variant, {
+    bindings: [a, b, opts.bias ?? d, opts.residual ?? d, opts.gate ?? d, c],
+    params: {
+      m: M,
+      n: N,
+      k: K,
+      stride_a: za === 1 ? 0 : M * K,
+      stride_b: zb === 1 ? 0 : K * N,
+      stride_c: M * N,
+      rows_per_gate: rowsPerGate,
+    },
+    workgroups: [ceilDiv(M, tile.TM), ceilDiv(N, tile.WG * tile.TN * 4), Z],
+    ...(opts.label ? { label: opts.label } : {}),
+  });
+  return c;
+}
+
+/** FLOPs of one matmul (2 per multiply-add). */
+export function matmulFlops(m: number, n: number, k: number, batch = 1): number {
+  return 2 * m * n * k * batch;
+}

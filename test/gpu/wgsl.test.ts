@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { preprocess, WgslPreprocessError } from '../../src/gpu/wgsl.js';
+
+const files = {
+  'main.wgsl': ['// head', '#include "lib/a.wgsl"', '#ifdef F16', 'enable f16;', '#else', 'let x = 1;', '#endif', '#if defined(A) && !defined(B) || N == 3', 'yes N;', '#elif N > 1', 'mid;', '#else', 'no;', '#endif'].join('\n'),
+  'lib/a.wgsl': 'fn a() {}\n#define K 7\nlet k = K;',
+  'bad.wgsl': '#ifdef X\n',
+  'cycle.wgsl': '#include "cycle.wgsl"',
+};
+
+describe('WGSL preprocessor', () => {
+  it('is line-preserving and maps included lines back to their files', () => {
+    const r = preprocess('main.wgsl', files, { F16: true, A: true, N: 3 });
+    const lines = r.code.split('\n');
+    expect(lines).toContain('enable f16;');
+    expect(lines).not.toContain('let x = 1;');
+    expect(lines).toContain('yes 3;');
+    expect(lines).toContain('let k = 7;');
+    const idx = lines.indexOf('enable f16;');
+    expect(r.lineMap[idx]).toEqual({ file: 'main.wgsl', line: 4 });
+    expect(r.lineMap[lines.indexOf('fn a() {}')]).toEqual({ file: 'lib/a.wgsl', line: 1 });
+    expect(lines.length).toBe(r.lineMap.length);
+  });
+
+  it('evaluates #elif and #else chains', () => {
+    expect(preprocess('main.wgsl', files, { N: 2 }).code).toContain('mid;');
+    expect(preprocess('main.wgsl', files, { A: true, B: true, N: 1 }).code).toContain('no;');
+    expect(preprocess('main.wgsl', files, { A: false }).code).toContain('no;');
+  });
+
+  it('reports unbalanced conditionals, missing files and include cycles', () => {
+    expect(() => preprocess('bad.wgsl', files, {})).toThrow(WgslPreprocessError);
+    expect(() => preprocess('nope.wgsl', files, {})).toThrow(/not found/);
+    expect(() => preprocess('cycle.wgsl', files, {})).toThrow(/cycle/);
+  });
+});
