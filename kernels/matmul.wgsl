@@ -1,9 +1,11 @@
 // matmul.wgsl — batched C = epilogue(A · B), f32 accumulation, f32 or f16 storage.
 //
 //   C[z, m, n] = epi( Σ_k A[z, m, k] · B[z, k, n] )
-//   epi(v)     = act(v + bias[n])                        (BIAS, ACT_GELU / ACT_SILU optional)
+//   epi(v)     = act(v + bias[n])                        (flags: BIAS, GELU or SILU)
 //              then  res[z, m, n] + v                    (RESIDUAL)
-//              or    res[z, m, n] + gate[s, n] · v       (GATED, s = m / rows_per_gate: x + α ⊙ h)
+//              or    res[z, m, n] + gate[s, n] · v       (GATED, s = (z·M + m) / rows_per_gate: x + α ⊙ h)
+//   The epilogue options are bits of params.flags (uniform branches run once per output), not
+//   variants: each variant costs a pipeline compile, which takes seconds on a software adapter.
 //
 // Layout   A (z, M, K) row-major, or (z, K, M) with TRANS_A.
 //          B (z, K, N) row-major, or (z, N, K) with TRANS_B (a PyTorch Linear weight [out, in]).
@@ -14,8 +16,7 @@
 //          A values (uniform loads: broadcast on a GPU, scalar loads on llvmpipe) and their own B
 //          columns; every loaded value feeds TM or 4·TN FMAs.
 // Memory   no workgroup memory; registers: TM·TN vec4 accumulators.
-// Variants F16 (storage), TRANS_A, TRANS_B, VEC4 (K, N multiples of 4 and 16-byte aligned
-//          operands: vec4 loads without guards), BIAS, ACT_GELU, ACT_SILU, RESIDUAL, GATED.
+// Variants F16 (storage), TRANS_A, TRANS_B, VEC4 (K, N multiples of 4: loads without tail guards).
 // Overrides TM (1..8), TN (1..8), WG (invocations per workgroup).
 
 #ifdef F16
@@ -33,7 +34,14 @@ struct Params {
     stride_b: u32,
     stride_c: u32,
     rows_per_gate: u32, // GATED: rows sharing one gate vector
+    flags: u32,         // epilogue bits, see the FLAG_ constants
 };
+
+const FLAG_BIAS: u32 = 1u;
+const FLAG_GELU: u32 = 2u;
+const FLAG_SILU: u32 = 4u;
+const FLAG_RESIDUAL: u32 = 8u;
+const FLAG_GATED: u32 = 16u;
 
 @group(0) @binding(0) var<storage, read> a: array<T>;
 @group(0) @binding(1) var<storage, read> b: array<T>;
@@ -109,23 +117,22 @@ fn gelu_tanh(x: f32) -> f32 {
 }
 
 fn epilogue(v: f32, z: u32, m: u32, n: u32) -> f32 {
+    let f = params.flags;
     var r = v;
-#ifdef BIAS
-    r += f32(bias[n]);
-#endif
-#ifdef ACT_GELU
-    r = gelu_tanh(r);
-#endif
-#ifdef ACT_SILU
-    r = r / (1.0 + exp(-r));
-#endif
-#ifdef RESIDUAL
-    r = f32(res[z * params.stride_c + m * params.n + n]) + r;
-#endif
-#ifdef GATED
-    let s = (z * params.m + m) / params.rows_per_gate;
-    r = f32(res[z * params.stride_c + m * params.n + n]) + f32(gate[s * params.n + n]) * r;
-#endif
+    if ((f & FLAG_BIAS) != 0u) {
+        r += f32(bias[n]);
+    }
+    if ((f & FLAG_GELU) != 0u) {
+        r = gelu_tanh(r);
+    } else if ((f & FLAG_SILU) != 0u) {
+        r = r / (1.0 + exp(-r));
+    }
+    if ((f & FLAG_GATED) != 0u) {
+        let s = (z * params.m + m) / params.rows_per_gate;
+        r = f32(res[z * params.stride_c + m * params.n + n]) + f32(gate[s * params.n + n]) * r;
+    } else if ((f & FLAG_RESIDUAL) != 0u) {
+        r = f32(res[z * params.stride_c + m * params.n + n]) + r;
+    }
     return r;
 }
 

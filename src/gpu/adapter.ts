@@ -82,11 +82,15 @@ export async function listAdapters(): Promise<string[]> {
  * `adapter`/WALT_ADAPTER is set; a software adapter is accepted but reported as such; Dawn's
  * null backend is refused (it runs kernels and returns garbage).
  */
-export async function requestAdapter(req: AdapterRequest = {}): Promise<{ gpu: GPU; adapter: GPUAdapter; report: AdapterReport }> {
+export async function requestAdapter(
+  req: AdapterRequest = {},
+): Promise<{ gpu: GPU; adapter: GPUAdapter; report: AdapterReport }> {
   const name = req.adapter ?? process.env.WALT_ADAPTER;
   const backend = req.backend ?? process.env.WALT_BACKEND;
   if (backend === 'null') {
-    throw new NoAdapterError("Dawn's null backend computes nothing and is refused; choose a real backend (e.g. vulkan)");
+    throw new NoAdapterError(
+      "Dawn's null backend computes nothing and is refused; choose a real backend (e.g. vulkan)",
+    );
   }
   const flags: string[] = [];
   if (name) {
@@ -106,7 +110,9 @@ export async function requestAdapter(req: AdapterRequest = {}): Promise<{ gpu: G
     releaseInstance(gpu);
     const msg = e instanceof Error ? e.message : String(e);
     throw new NoAdapterError(
-      name ? `no WebGPU adapter matches '${name}' (--adapter / WALT_ADAPTER).\n${msg}` : `no WebGPU adapter: ${msg}\n${SETUP_HINT}`,
+      name
+        ? `no WebGPU adapter matches '${name}' (--adapter / WALT_ADAPTER).\n${msg}`
+        : `no WebGPU adapter: ${msg}\n${SETUP_HINT}`,
     );
   }
   if (!adapter) {
@@ -130,8 +136,8 @@ export async function requestAdapter(req: AdapterRequest = {}): Promise<{ gpu: G
     description: i.description,
     isSoftware,
     features: [...adapter.features].sort(),
-    subgroupMinSize: i.subgroupMinSize,
-    subgroupMaxSize: i.subgroupMaxSize,
+    subgroupMinSize: i.subgroupMinSize ?? 0,
+    subgroupMaxSize: i.subgroupMaxSize ?? 0,
     dawnFlags: flags,
   };
   return { gpu, adapter, report };

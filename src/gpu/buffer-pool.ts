@@ -33,7 +33,14 @@ export class BufferPool {
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
   private readonly ids = new WeakMap<GPUBuffer, number>();
-  readonly stats: MemoryStats = { bytesAllocated: 0, bytesInUse: 0, peakBytesInUse: 0, liveTensors: 0, hits: 0, misses: 0 };
+  readonly stats: MemoryStats = {
+    bytesAllocated: 0,
+    bytesInUse: 0,
+    peakBytesInUse: 0,
+    liveTensors: 0,
+    hits: 0,
+    misses: 0,
+  };
 
   constructor(
     private readonly device: GPUDevice,

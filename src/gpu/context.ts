@@ -72,7 +72,14 @@ type Scope = Set<Tensor>;
 export class GpuContext implements TensorHost {
   readonly caps: DeviceCaps;
   readonly pool: BufferPool;
-  readonly stats: ContextStats = { dispatches: 0, submits: 0, uploads: 0, readbacks: 0, pipelines: 0, pipelineCompileMs: 0 };
+  readonly stats: ContextStats = {
+    dispatches: 0,
+    submits: 0,
+    uploads: 0,
+    readbacks: 0,
+    pipelines: 0,
+    pipelineCompileMs: 0,
+  };
   /** Grouping tag recorded with each dispatch's timestamp (model code sets it per layer). */
   tag = '';
 
@@ -136,7 +143,7 @@ export class GpuContext implements TensorHost {
       this.setProfiling(true);
     }
     device.addEventListener('uncapturederror', (ev) => {
-      this.errors.push((ev as GPUUncapturedErrorEvent).error.message);
+      this.errors.push(ev.error.message);
     });
     void device.lost.then((info) => {
       if (!this.closed) {
@@ -216,11 +223,22 @@ export class GpuContext implements TensorHost {
   copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, byteLength = src.byteLength): void {
     const enc = this.openEncoder();
     this.endPass();
-    enc.copyBufferToBuffer(src.buffer, src.byteOffset + srcByteOffset, dst.buffer, dst.byteOffset + dstByteOffset, byteLength);
+    enc.copyBufferToBuffer(
+      src.buffer,
+      src.byteOffset + srcByteOffset,
+      dst.buffer,
+      dst.byteOffset + dstByteOffset,
+      byteLength,
+    );
   }
 
   /** Uploads host values into a new pooled tensor (f16: converted on the CPU). */
-  upload(data: Float32Array | Uint16Array | Uint32Array | Int32Array, shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
+  upload(
+    data: Float32Array | Uint16Array | Uint32Array | Int32Array,
+    shape: Shape,
+    dtype: DType = 'f32',
+    label = '',
+  ): Tensor {
     if (data.length !== numel(shape)) {
       throw new ShapeError(`upload ${label}: ${data.length} values for shape ${formatShape(shape)}`);
     }
@@ -294,8 +312,13 @@ export class GpuContext implements TensorHost {
     const lead = t.byteOffset - start;
     const size = Math.ceil((lead + t.byteLength) / 4) * 4;
     const stagingSize = Math.max(256, Math.ceil(size / 256) * 256);
-    const staging = this.stagingFree.get(stagingSize)?.pop() ??
-      this.device.createBuffer({ size: stagingSize, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    const staging =
+      this.stagingFree.get(stagingSize)?.pop() ??
+      this.device.createBuffer({
+        size: stagingSize,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        label: 'readback',
+      });
     const enc = this.openEncoder();
     this.endPass();
     enc.copyBufferToBuffer(t.buffer, start, staging, 0, size);
@@ -534,7 +557,11 @@ export class GpuContext implements TensorHost {
       this.endPass();
       pass = this.openEncoder().beginComputePass({
         label,
-        timestampWrites: { querySet: this.querySet!, beginningOfPassWriteIndex: slot * 2, endOfPassWriteIndex: slot * 2 + 1 },
+        timestampWrites: {
+          querySet: this.querySet!,
+          beginningOfPassWriteIndex: slot * 2,
+          endOfPassWriteIndex: slot * 2 + 1,
+        },
       });
       this.pass = pass;
     } else {
@@ -559,7 +586,9 @@ export class GpuContext implements TensorHost {
       throw new ShapeError(`${label}: ${args.bindings.length} tensors bound, the kernel has ${family.bindings.length}`);
     }
     if (family.bindings.length > lim.maxStorageBuffersPerShaderStage) {
-      throw new ShapeError(`${label}: ${family.bindings.length} storage buffers exceed maxStorageBuffersPerShaderStage`);
+      throw new ShapeError(
+        `${label}: ${family.bindings.length} storage buffers exceed maxStorageBuffersPerShaderStage`,
+      );
     }
     args.bindings.forEach((t, i) => {
       t.assertAlive(label);
@@ -594,12 +623,19 @@ export class GpuContext implements TensorHost {
     }
     for (const w of args.workgroups) {
       if (w !== undefined && (w > lim.maxComputeWorkgroupsPerDimension || !Number.isInteger(w) || w < 0)) {
-        throw new ShapeError(`${label}: workgroup count ${w} exceeds maxComputeWorkgroupsPerDimension (${lim.maxComputeWorkgroupsPerDimension})`);
+        throw new ShapeError(
+          `${label}: workgroup count ${w} exceeds maxComputeWorkgroupsPerDimension (${lim.maxComputeWorkgroupsPerDimension})`,
+        );
       }
     }
   }
 
-  private packParams(family: KernelFamily<unknown>, params: Readonly<Record<string, number>>, offset: number, label: string): void {
+  private packParams(
+    family: KernelFamily<unknown>,
+    params: Readonly<Record<string, number>>,
+    offset: number,
+    label: string,
+  ): void {
     const view = this.arenaView;
     family.params.forEach(([name, type], i) => {
       const v = params[name];
@@ -637,7 +673,10 @@ export class GpuContext implements TensorHost {
         binding: i,
         resource: { buffer: t.buffer, offset: t.byteOffset, size: bindingSize(t) },
       }));
-      entries.push({ binding: bindings.length, resource: { buffer: this.arena, offset: 0, size: paramsByteSize(family) } });
+      entries.push({
+        binding: bindings.length,
+        resource: { buffer: this.arena, offset: 0, size: paramsByteSize(family) },
+      });
       bg = this.device.createBindGroup({ layout: this.layoutFor(family).bgl, entries, label });
       this.bindGroups.set(key, bg);
     }
@@ -675,8 +714,14 @@ export class GpuContext implements TensorHost {
     let resolve: { buf: GPUBuffer; staging: GPUBuffer; labels: PendingDispatch[] } | null = null;
     if (this.profiling && n > 0) {
       const bytes = n * 2 * 8;
-      const buf = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-      const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const buf = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const staging = this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
       this.encoder.resolveQuerySet(this.querySet!, 0, n * 2, buf, 0);
       this.encoder.copyBufferToBuffer(buf, 0, staging, 0, bytes);
       resolve = { buf, staging, labels: this.pending.slice() };

@@ -2,6 +2,7 @@
 // (esbuild `text` loader; vitest.config.ts has the same for tests), so the CLI runs from any
 // directory. test/contract checks that this list matches the files on disk.
 
+import conv3d from '../../kernels/conv3d.wgsl';
 import elementwise from '../../kernels/elementwise.wgsl';
 import matmul from '../../kernels/matmul.wgsl';
 import groupnorm from '../../kernels/groupnorm.wgsl';
@@ -11,6 +12,7 @@ import softmax from '../../kernels/softmax.wgsl';
 import libReduce from '../../kernels/lib/reduce.wgsl';
 
 export const kernelFiles: Readonly<Record<string, string>> = {
+  'conv3d.wgsl': conv3d,
   'elementwise.wgsl': elementwise,
   'matmul.wgsl': matmul,
   'groupnorm.wgsl': groupnorm,

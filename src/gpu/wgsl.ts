@@ -85,7 +85,17 @@ function evaluate(expr: string, symbols: Map<string, string>, where: string): bo
       next();
       const r = primary();
       v = Number(
-        op === '==' ? v === r : op === '!=' ? v !== r : op === '<' ? v < r : op === '<=' ? v <= r : op === '>' ? v > r : v >= r,
+        op === '=='
+          ? v === r
+          : op === '!='
+            ? v !== r
+            : op === '<'
+              ? v < r
+              : op === '<='
+                ? v <= r
+                : op === '>'
+                  ? v > r
+                  : v >= r,
       );
     }
     return v;
@@ -156,7 +166,8 @@ export function preprocess(file: string, files: Readonly<Record<string, string>>
         emit(active() ? substitute(raw) : '');
         return;
       }
-      const [, directive, rest = ''] = m;
+      const directive = m[1] ?? '';
+      const rest = m[2] ?? '';
       switch (directive) {
         case 'ifdef':
         case 'ifndef':

@@ -90,18 +90,26 @@ export function groupnorm(
     const ys = T! <= chunk ? y : y.view(t0 * frameElems, [frames, H!, W!, C!]);
     const params = { frames, pixels, channels: C!, groups, t0, eps };
     const lbl = opts.label ? { label: opts.label } : {};
-    ctx.dispatch(groupnormFamily, { dtype, stage: 'stats', swish: false }, {
-      bindings: [xs, gamma, beta, stats, ctx.dummy('f32')],
-      params,
-      workgroups: [frames, groups],
-      ...lbl,
-    });
-    ctx.dispatch(groupnormFamily, { dtype, stage: 'apply', swish: opts.swish ?? false }, {
-      bindings: [xs, gamma, beta, stats, ys],
-      params,
-      workgroups: fold(ceilDiv(frames * frameElems, wgApply)),
-      ...lbl,
-    });
+    ctx.dispatch(
+      groupnormFamily,
+      { dtype, stage: 'stats', swish: false },
+      {
+        bindings: [xs, gamma, beta, stats, ctx.dummy('f32')],
+        params,
+        workgroups: [frames, groups],
+        ...lbl,
+      },
+    );
+    ctx.dispatch(
+      groupnormFamily,
+      { dtype, stage: 'apply', swish: opts.swish ?? false },
+      {
+        bindings: [xs, gamma, beta, stats, ys],
+        params,
+        workgroups: fold(ceilDiv(frames * frameElems, wgApply)),
+        ...lbl,
+      },
+    );
     if (xs !== x) {
       xs.dispose();
       ys.dispose();

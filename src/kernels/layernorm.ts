@@ -49,7 +49,9 @@ export const layernormFamily = defineKernelFamily<LayernormVariant>({
     MODULATE: v.modulate,
     ROW_PER_THREAD: v.rowPerThread,
   }),
-  overrides: (v, caps) => ({ WG: v.rowPerThread ? 64 : Math.min(caps.isSoftware ? 32 : 128, caps.limits.maxComputeInvocationsPerWorkgroup) }),
+  overrides: (v, caps) => ({
+    WG: v.rowPerThread ? 64 : Math.min(caps.isSoftware ? 32 : 128, caps.limits.maxComputeInvocationsPerWorkgroup),
+  }),
   variantName: (v) =>
     [v.dtype, v.modulate ? 'mod' : '', v.affineW ? 'w' : '', v.affineB ? 'b' : '', v.rowPerThread ? 'rpt' : 'rpw']
       .filter(Boolean)
@@ -95,7 +97,13 @@ export interface LayernormOptions {
  */
 export function layernorm(ctx: GpuContext, x: Tensor, cols: number, opts: LayernormOptions = {}): Tensor {
   const dtype = floatDtypeOf('layernorm', x);
-  const layout: RowLayout = opts.rows ?? { rows: x.numel / cols, rowsInner: 1, innerStride: 0, outerStride: cols, offset: 0 };
+  const layout: RowLayout = opts.rows ?? {
+    rows: x.numel / cols,
+    rowsInner: 1,
+    innerStride: 0,
+    outerStride: cols,
+    offset: 0,
+  };
   if (!Number.isInteger(layout.rows) || cols < 1) {
     throw new ShapeError(`layernorm: ${formatShape(x.shape)} is not a whole number of rows of ${cols}`);
   }
@@ -115,8 +123,13 @@ export function layernorm(ctx: GpuContext, x: Tensor, cols: number, opts: Layern
     }
   }
   const mod = opts.modulation;
-  if (mod && (layout.rows % mod.rowsPerSample !== 0 || mod.table.numel < (layout.rows / mod.rowsPerSample) * mod.stride)) {
-    throw new ShapeError(`layernorm: modulation table ${formatShape(mod.table.shape)} does not cover ${layout.rows} rows`);
+  if (
+    mod &&
+    (layout.rows % mod.rowsPerSample !== 0 || mod.table.numel < (layout.rows / mod.rowsPerSample) * mod.stride)
+  ) {
+    throw new ShapeError(
+      `layernorm: modulation table ${formatShape(mod.table.shape)} does not cover ${layout.rows} rows`,
+    );
   }
   const y = opts.out ?? ctx.empty(opts.rows ? [layout.rows, cols] : x.shape, dtype, opts.label ?? 'layernorm');
   if (y.numel !== layout.rows * cols) {

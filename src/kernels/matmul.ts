@@ -18,10 +18,10 @@ export interface MatmulVariant {
   readonly transB: boolean;
   /** K and N multiples of 4 (no tail guards in the inner loop). */
   readonly vec4: boolean;
-  readonly bias: boolean;
-  readonly act: Activation;
-  readonly residual: ResidualMode;
 }
+
+/** Epilogue bits of Params.flags (kernels/matmul.wgsl). */
+export const EPILOGUE_FLAGS = { bias: 1, gelu: 2, silu: 4, residual: 8, gated: 16 } as const;
 
 /** Register-tile shape: TM rows × 4·TN columns per invocation, WG invocations per workgroup. */
 export interface MatmulTile {
@@ -40,7 +40,9 @@ export function tuningClass(v: Pick<MatmulVariant, 'dtype' | 'transB'>): string 
 
 export function tileFor(v: MatmulVariant, caps: DeviceCaps): MatmulTile {
   const t = caps.tuned('matmul', tuningClass(v));
-  return t ? { TM: t.TM ?? DEFAULT_TILE.TM, TN: t.TN ?? DEFAULT_TILE.TN, WG: t.WG ?? DEFAULT_TILE.WG } : { ...DEFAULT_TILE };
+  return t
+    ? { TM: t.TM ?? DEFAULT_TILE.TM, TN: t.TN ?? DEFAULT_TILE.TN, WG: t.WG ?? DEFAULT_TILE.WG }
+    : { ...DEFAULT_TILE };
 }
 
 /** Explicit tile (bench/autotune) carried inside the variant object. */
@@ -67,47 +69,25 @@ export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
     ['stride_b', 'u32'],
     ['stride_c', 'u32'],
     ['rows_per_gate', 'u32'],
+    ['flags', 'u32'],
   ],
-  defines: (v) => ({
-    F16: v.dtype === 'f16',
-    TRANS_A: v.transA,
-    TRANS_B: v.transB,
-    VEC4: v.vec4,
-    BIAS: v.bias,
-    ACT_GELU: v.act === 'gelu',
-    ACT_SILU: v.act === 'silu',
-    RESIDUAL: v.residual === 'add',
-    GATED: v.residual === 'gated',
-  }),
+  defines: (v) => ({ F16: v.dtype === 'f16', TRANS_A: v.transA, TRANS_B: v.transB, VEC4: v.vec4 }),
   overrides: (v, caps) => {
     const t = v.tile ?? tileFor(v, caps);
     return { TM: t.TM, TN: t.TN, WG: t.WG };
   },
   variantName: (v) =>
-    [
-      v.dtype,
-      v.transA ? 'ta' : '',
-      v.transB ? 'tb' : '',
-      v.vec4 ? 'v4' : '',
-      v.bias ? 'bias' : '',
-      v.act !== 'none' ? v.act : '',
-      v.residual !== 'none' ? v.residual : '',
-    ]
-      .filter(Boolean)
-      .join('_'),
+    [v.dtype, v.transA ? 'ta' : '', v.transB ? 'tb' : '', v.vec4 ? 'v4' : ''].filter(Boolean).join('_'),
   variants: () => {
     const out: MatmulVariantWithTile[] = [];
     for (const dtype of ['f32', 'f16'] as const) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
           for (const vec4 of [false, true]) {
-            out.push({ dtype, transA, transB, vec4, bias: false, act: 'none', residual: 'none' });
+            out.push({ dtype, transA, transB, vec4 });
           }
         }
       }
-      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'gelu', residual: 'none' });
-      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'silu', residual: 'add' });
-      out.push({ dtype, transA: false, transB: true, vec4: true, bias: true, act: 'none', residual: 'gated' });
     }
     return out;
   },
@@ -182,16 +162,12 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
     throw new ShapeError(`matmul: out ${formatShape(c.shape)} must have ${Z}×${M}×${N} elements`);
   }
   const vec4 = !transA && K % 4 === 0 && (transB || N % 4 === 0);
-  const variant: MatmulVariantWithTile = {
-    dtype,
-    transA,
-    transB,
-    vec4,
-    bias: !!opts.bias,
-    act: opts.act ?? 'none',
-    residual,
-    ...(opts.tile ? { tile: opts.tile } : {}),
-  };
+  const variant: MatmulVariantWithTile = { dtype, transA, transB, vec4, ...(opts.tile ? { tile: opts.tile } : {}) };
+  const act = opts.act ?? 'none';
+  const flags =
+    (opts.bias ? EPILOGUE_FLAGS.bias : 0) |
+    (act === 'gelu' ? EPILOGUE_FLAGS.gelu : act === 'silu' ? EPILOGUE_FLAGS.silu : 0) |
+    (residual === 'add' ? EPILOGUE_FLAGS.residual : residual === 'gated' ? EPILOGUE_FLAGS.gated : 0);
   const tile = opts.tile ?? tileFor(variant, ctx.caps);
   const d = ctx.dummy(dtype);
   ctx.dispatch(matmulFamily, variant, {
@@ -204,6 +180,7 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
       stride_b: zb === 1 ? 0 : K * N,
       stride_c: M * N,
       rows_per_gate: rowsPerGate,
+      flags,
     },
     workgroups: [ceilDiv(M, tile.TM), ceilDiv(N, tile.WG * tile.TN * 4), Z],
     ...(opts.label ? { label: opts.label } : {}),

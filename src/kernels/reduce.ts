@@ -29,7 +29,9 @@ export const reduceFamily = defineKernelFamily<ReduceVariant>({
   overrides: () => ({ WG: 64 }),
   variantName: (v) => `${v.dtypeIn}_${v.dtypeOut}`,
   variants: () =>
-    (['f32', 'f16'] as const).flatMap((dtypeIn) => (['f32', 'f16'] as const).map((dtypeOut) => ({ dtypeIn, dtypeOut }))),
+    (['f32', 'f16'] as const).flatMap((dtypeIn) =>
+      (['f32', 'f16'] as const).map((dtypeOut) => ({ dtypeIn, dtypeOut })),
+    ),
 });
 
 export const tolerance = { f32: { atol: 1e-5, rtol: 1e-5 }, f16: { ratioToRef: 2 } } as const;
@@ -52,10 +54,14 @@ export function reduceAxis(
   const dtypeIn = floatDtypeOf('reduce', x);
   const dtypeOut = opts.dtype ?? dtypeIn;
   const y = ctx.empty([outer, inner], dtypeOut, opts.label ?? 'reduce');
-  ctx.dispatch(reduceFamily, { dtypeIn, dtypeOut }, {
-    bindings: [x, y],
-    params: { outer, axis, inner, scale: (opts.op ?? 'mean') === 'mean' ? 1 / axis : 1 },
-    workgroups: fold(ceilDiv(outer * inner, 64)),
-  });
+  ctx.dispatch(
+    reduceFamily,
+    { dtypeIn, dtypeOut },
+    {
+      bindings: [x, y],
+      params: { outer, axis, inner, scale: (opts.op ?? 'mean') === 'mean' ? 1 / axis : 1 },
+      workgroups: fold(ceilDiv(outer * inner, 64)),
+    },
+  );
   return y;
 }

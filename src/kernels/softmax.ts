@@ -32,7 +32,11 @@ export const softmaxFamily = defineKernelFamily<SoftmaxVariant>({
 export const tolerance = { f32: { atol: 1e-6, rtol: 1e-5 }, f16: { ratioToRef: 2 } } as const;
 
 /** y[r, :] = softmax(scale · x[r, :]) over the last dimension. */
-export function softmax(ctx: GpuContext, x: Tensor, opts: { scale?: number; out?: Tensor; label?: string } = {}): Tensor {
+export function softmax(
+  ctx: GpuContext,
+  x: Tensor,
+  opts: { scale?: number; out?: Tensor; label?: string } = {},
+): Tensor {
   const cols = x.shape[x.shape.length - 1];
   if (cols === undefined || cols < 1) {
     throw new ShapeError('softmax: needs a non-empty last dimension');
@@ -40,11 +44,15 @@ export function softmax(ctx: GpuContext, x: Tensor, opts: { scale?: number; out?
   const dtype = floatDtypeOf('softmax', x);
   const y = opts.out ?? ctx.empty(x.shape, dtype, opts.label ?? 'softmax');
   const rows = x.numel / cols;
-  ctx.dispatch(softmaxFamily, { dtype }, {
-    bindings: [x, y],
-    params: { rows, cols, scale: opts.scale ?? 1 },
-    workgroups: fold(rows),
-    ...(opts.label ? { label: opts.label } : {}),
-  });
+  ctx.dispatch(
+    softmaxFamily,
+    { dtype },
+    {
+      bindings: [x, y],
+      params: { rows, cols, scale: opts.scale ?? 1 },
+      workgroups: fold(rows),
+      ...(opts.label ? { label: opts.label } : {}),
+    },
+  );
   return y;
 }

@@ -27,6 +27,11 @@ export function binaryRef(
   return Float64Array.from({ length: a.length }, (_, i) => f(a[i]!, b[bcastIndex(i, bc)]!));
 }
 
-export function gatedRef(x: ArrayLike<number>, h: ArrayLike<number>, g: ArrayLike<number>, bc: Broadcast): Float64Array {
+export function gatedRef(
+  x: ArrayLike<number>,
+  h: ArrayLike<number>,
+  g: ArrayLike<number>,
+  bc: Broadcast,
+): Float64Array {
   return Float64Array.from({ length: x.length }, (_, i) => x[i]! + g[bcastIndex(i, bc)]! * h[i]!);
 }

@@ -4,7 +4,13 @@
 export function layernormRef(
   x: ArrayLike<number>,
   cols: number,
-  opts: { eps?: number; weight?: ArrayLike<number>; bias?: ArrayLike<number>; mod?: (row: number, c: number, h: number) => number; outScale?: number } = {},
+  opts: {
+    eps?: number;
+    weight?: ArrayLike<number>;
+    bias?: ArrayLike<number>;
+    mod?: (row: number, c: number, h: number) => number;
+    outScale?: number;
+  } = {},
 ): Float64Array {
   const rows = x.length / cols;
   const eps = opts.eps ?? 1e-6;
@@ -101,7 +107,13 @@ export function softmaxRef(x: ArrayLike<number>, cols: number, scale = 1): Float
   return out;
 }
 
-export function reduceRef(x: ArrayLike<number>, outer: number, axis: number, inner: number, op: 'mean' | 'sum'): Float64Array {
+export function reduceRef(
+  x: ArrayLike<number>,
+  outer: number,
+  axis: number,
+  inner: number,
+  op: 'mean' | 'sum',
+): Float64Array {
   const out = new Float64Array(outer * inner);
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {

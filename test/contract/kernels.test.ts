@@ -18,7 +18,9 @@ function walk(dir: string): string[] {
 
 describe('kernel contract', () => {
   it('kernel-files.ts lists exactly the .wgsl files on disk', () => {
-    const onDisk = walk('kernels').map((f) => relative('kernels', f)).sort();
+    const onDisk = walk('kernels')
+      .map((f) => relative('kernels', f))
+      .sort();
     expect(Object.keys(kernelFiles).sort()).toEqual(onDisk);
   });
 
@@ -44,7 +46,9 @@ describe('kernel contract', () => {
         const uni = refl.uniforms.filter((u) => u.group === 0);
         expect(uni.length, where).toBe(1);
         expect(uni[0]!.binding, where).toBe(family.bindings.length);
-        const members = uni[0]!.type.isStruct ? (uni[0]!.type as unknown as { members: { name: string; offset: number; type: { name: string } }[] }).members : [];
+        const members = uni[0]!.type.isStruct
+          ? (uni[0]!.type as unknown as { members: { name: string; offset: number; type: { name: string } }[] }).members
+          : [];
         expect(
           members.map((m) => [m.name, m.offset, m.type.name]),
           where,
@@ -55,7 +59,10 @@ describe('kernel contract', () => {
         for (const name of Object.keys(r.overrides)) {
           expect(overrides.has(name), `${where}: override ${name}`).toBe(true);
         }
-        expect(refl.entry.compute.map((e) => e.name), where).toContain(r.entryPoint);
+        expect(
+          refl.entry.compute.map((e) => e.name),
+          where,
+        ).toContain(r.entryPoint);
         // Tint compiles it.
         const module = ctx.device.createShaderModule({ code, label: where });
         const info = await module.getCompilationInfo();

@@ -2,7 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { preprocess, WgslPreprocessError } from '../../src/gpu/wgsl.js';
 
 const files = {
-  'main.wgsl': ['// head', '#include "lib/a.wgsl"', '#ifdef F16', 'enable f16;', '#else', 'let x = 1;', '#endif', '#if defined(A) && !defined(B) || N == 3', 'yes N;', '#elif N > 1', 'mid;', '#else', 'no;', '#endif'].join('\n'),
+  'main.wgsl': [
+    '// head',
+    '#include "lib/a.wgsl"',
+    '#ifdef F16',
+    'enable f16;',
+    '#else',
+    'let x = 1;',
+    '#endif',
+    '#if defined(A) && !defined(B) || N == 3',
+    'yes N;',
+    '#elif N > 1',
+    'mid;',
+    '#else',
+    'no;',
+    '#endif',
+  ].join('\n'),
   'lib/a.wgsl': 'fn a() {}\n#define K 7\nlet k = K;',
   'bad.wgsl': '#ifdef X\n',
   'cycle.wgsl': '#include "cycle.wgsl"',

@@ -30,7 +30,12 @@ function coords(i: number, shape?: readonly number[]): string {
   return `[${c.join(',')}]`;
 }
 
-export function compare(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance, shape?: readonly number[]): CompareReport {
+export function compare(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: Tolerance,
+  shape?: readonly number[],
+): CompareReport {
   let maxAbs = 0;
   let maxRel = 0;
   let se = 0;
@@ -80,7 +85,12 @@ export function expectClose(
 }
 
 /** max|a−b|/max|b| ≤ bound. */
-export function expectRelToMax(got: ArrayLike<number>, want: ArrayLike<number>, bound: number, what = 'tensor'): number {
+export function expectRelToMax(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  bound: number,
+  what = 'tensor',
+): number {
   const r = compare(got, want, { atol: Infinity, rtol: 0 });
   if (!(r.relToMax <= bound)) {
     expect.fail(`${what}: max|a-b|/max|b| = ${r.relToMax.toExponential(3)} > ${bound}`);
@@ -112,7 +122,9 @@ export function expectRatio(
   const gpuErr = e(got);
   const lowErr = e(refLow);
   if (!(gpuErr <= ratio * lowErr + tiny)) {
-    expect.fail(`${what}: max error ${gpuErr.toExponential(3)} > ${ratio} × reduced-precision error ${lowErr.toExponential(3)} + ${tiny}`);
+    expect.fail(
+      `${what}: max error ${gpuErr.toExponential(3)} > ${ratio} × reduced-precision error ${lowErr.toExponential(3)} + ${tiny}`,
+    );
   }
   return { gpuErr, lowErr };
 }

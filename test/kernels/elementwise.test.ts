@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { add, axpby, cast, channelBroadcast, gatedResidual, gelu, mul, silu, tolerance } from '../../src/kernels/elementwise.js';
+import {
+  add,
+  axpby,
+  cast,
+  channelBroadcast,
+  gatedResidual,
+  gelu,
+  mul,
+  silu,
+  tolerance,
+} from '../../src/kernels/elementwise.js';
 import { binaryRef, gatedRef, geluTanh, mapRef, silu as siluRef } from '../../src/ref/elementwise.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
@@ -30,9 +40,24 @@ describe('elementwise', () => {
           ]);
         });
         const same = { inner: n, outer: n };
-        expectClose(got[0], binaryRef(a, b, same, (x, y) => x + y), tol, 'add');
-        expectClose(got[1], binaryRef(a, b, same, (x, y) => x * y), tol, 'mul');
-        expectClose(got[2], binaryRef(a, b, same, (x, y) => 0.8 * x - 0.6 * y), tol, 'axpby');
+        expectClose(
+          got[0],
+          binaryRef(a, b, same, (x, y) => x + y),
+          tol,
+          'add',
+        );
+        expectClose(
+          got[1],
+          binaryRef(a, b, same, (x, y) => x * y),
+          tol,
+          'mul',
+        );
+        expectClose(
+          got[2],
+          binaryRef(a, b, same, (x, y) => 0.8 * x - 0.6 * y),
+          tol,
+          'axpby',
+        );
         expectClose(got[3], mapRef(a, geluTanh), tol, 'gelu');
         expectClose(got[4], mapRef(a, siluRef), tol, 'silu');
       });
@@ -58,7 +83,12 @@ describe('elementwise', () => {
       ]);
     });
     expectClose(y, gatedRef(x, h, g, { inner: C, outer: rows * C }), tolerance.f32, 'gated');
-    expectClose(z, binaryRef(x, bias, { inner: C, outer: B * rows * C }, (p, s) => p + s), tolerance.f32, 'bias add');
+    expectClose(
+      z,
+      binaryRef(x, bias, { inner: C, outer: B * rows * C }, (p, s) => p + s),
+      tolerance.f32,
+      'bias add',
+    );
   });
 
   it('casts f32 <-> f16', async () => {

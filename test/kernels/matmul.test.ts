@@ -88,7 +88,9 @@ describe('matmul f16 storage, f32 accumulation', () => {
       const rng = new Rng(7 + K);
       const a = roundToF16(rng.normals(M * K));
       const w = roundToF16(rng.normals(N * K));
-      const got = await ctx.scope(() => matmul(ctx, ctx.upload(a, [M, K], 'f16'), ctx.upload(w, [N, K], 'f16'), { transB: true }).read());
+      const got = await ctx.scope(() =>
+        matmul(ctx, ctx.upload(a, [M, K], 'f16'), ctx.upload(w, [N, K], 'f16'), { transB: true }).read(),
+      );
       const ref = matmulRef({ a, b: w, m: M, n: N, k: K, transB: true });
       expectRatio(got, ref, roundToF16(Float32Array.from(ref)), tolerance.f16.ratioToRef, 'C f16');
     });

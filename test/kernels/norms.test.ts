@@ -27,7 +27,11 @@ describe('layernorm', () => {
         const tx = ctx.upload(x, [rows, cols]);
         return Promise.all([
           layernorm(ctx, tx, cols).read(),
-          layernorm(ctx, tx, cols, { weight: ctx.upload(w, [cols]), bias: ctx.upload(b, [cols]), outScale: 0.5 }).read(),
+          layernorm(ctx, tx, cols, {
+            weight: ctx.upload(w, [cols]),
+            bias: ctx.upload(b, [cols]),
+            outScale: 0.5,
+          }).read(),
         ]);
       });
       expectClose(plain, layernormRef(x, cols), lnTol.f32, 'plain');
@@ -44,7 +48,13 @@ describe('layernorm', () => {
     const table = rng.normals(S * stride);
     const got = await ctx.scope(() =>
       layernorm(ctx, ctx.upload(x, [S * rowsPer, C]), C, {
-        modulation: { table: ctx.upload(table, [S, stride]), stride, gammaOffset: C, betaOffset: 3 * C, rowsPerSample: rowsPer },
+        modulation: {
+          table: ctx.upload(table, [S, stride]),
+          stride,
+          gammaOffset: C,
+          betaOffset: 3 * C,
+          rowsPerSample: rowsPer,
+        },
       }).read(),
     );
     const want = layernormRef(x, C, {
@@ -100,7 +110,9 @@ describe('groupnorm (per-frame statistics) + swish', () => {
       const beta = rng.normals(C, 0.3);
       for (const swish of [false, true]) {
         const got = await ctx.scope(() =>
-          groupnorm(ctx, ctx.upload(x, [T, H, W, C]), ctx.upload(gamma, [C]), ctx.upload(beta, [C]), G, { swish }).read(),
+          groupnorm(ctx, ctx.upload(x, [T, H, W, C]), ctx.upload(gamma, [C]), ctx.upload(beta, [C]), G, {
+            swish,
+          }).read(),
         );
         expectClose(got, groupnormRef(x, T, H * W, C, G, gamma, beta, swish), gnTol.f32, `gn swish=${swish}`);
       }
