@@ -1,0 +1,252 @@
+// Expanding command-line inputs (files, directories, list files) into an ordered list of media items.
+
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
+
+/** What an input is, judged by its extension. */
+export type InputKind = 'video' | 'image' | 'npy' | 'unknown';
+
+/** One input to decode. */
+export interface InputItem {
+  /** The path as written on the command line or in a list file, or as found in a directory walk. */
+  source: string;
+  /** Resolved absolute path. */
+  path: string;
+  /** Kind by extension; `unknown` items fail to decode with a clear error. */
+  kind: InputKind;
+  /** Label from a list file's second column, if any. */
+  label?: string;
+}
+
+/** Video container extensions (lower case, with the dot). */
+export const VIDEO_EXTENSIONS: readonly string[] = ['.mp4', '.webm', '.mov', '.avi', '.mkv'];
+/** Still-image extensions. */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
+/** Clip arrays. */
+export const NPY_EXTENSIONS: readonly string[] = ['.npy'];
+/** List-file extensions: one path per line, optional label column (tab or comma). */
+export const LIST_EXTENSIONS: readonly string[] = ['.txt', '.lst', '.csv'];
+
+/** The kind of a path by its extension (case-insensitive). */
+export function kindOf(path: string): InputKind {
+  const ext = extname(path).toLowerCase();
+  if (VIDEO_EXTENSIONS.includes(ext)) {
+    return 'video';
+  }
+  if (IMAGE_EXTENSIONS.includes(ext)) {
+    return 'image';
+  }
+  if (NPY_EXTENSIONS.includes(ext)) {
+    return 'npy';
+  }
+  return 'unknown';
+}
+
+/** True for list-file extensions (.txt, .lst, .csv). */
+export function isListFile(path: string): boolean {
+  return LIST_EXTENSIONS.includes(extname(path).toLowerCase());
+}
+
+/** Options for {@link expandInputs}. */
+export interface ExpandOptions {
+  /** Directory that relative command-line arguments resolve against (default `process.cwd()`). */
+  cwd?: string;
+}
+
+/** One entry of a parsed list file. */
+export interface ListEntry {
+  /** The path text as written. */
+  path: string;
+  label?: string;
+  /** 1-based line number. */
+  line: number;
+}
+
+/**
+ * Expands command-line arguments into media items, in a deterministic order with duplicates removed.
+ *
+ * - A file with a media extension becomes one item; a list file (.txt/.lst/.csv) is read and its entries expanded
+ *   (relative entries resolve against the list file's folder; entries may be files, directories or list files).
+ * - A directory is walked recursively, depth-first, entries sorted by name (code-point order); only media files are
+ *   kept (unknown extensions, list files and dot-files are skipped). Symlinks are followed, symlink loops are not.
+ * - An explicitly named file with an unknown extension, a missing path, or an unlistable directory still becomes an
+ *   item, so that decoding it reports a clear per-item error instead of stopping the whole run.
+ * - Duplicates (same resolved path) keep their first occurrence (and its label).
+ *
+ * @param args paths as given on the command line.
+ */
+export async function expandInputs(args: readonly string[], opts: ExpandOptions = {}): Promise<InputItem[]> {
+  const cwd = opts.cwd ?? process.cwd();
+  const out: InputItem[] = [];
+  const seen = new Set<string>();
+  const push = (item: InputItem): void => {
+    if (!seen.has(item.path)) {
+      seen.add(item.path);
+      out.push(item);
+    }
+  };
+  const lists = new Set<string>();
+  for (const arg of args) {
+    await expandOne(arg, resolve(cwd, arg), undefined, push, lists);
+  }
+  return out;
+}
+
+async function expandOne(
+  source: string,
+  abs: string,
+  label: string | undefined,
+  push: (item: InputItem) => void,
+  lists: Set<string>,
+): Promise<void> {
+  const st = await stat(abs).catch(() => undefined);
+  if (st?.isDirectory()) {
+    const before: InputItem[] = [];
+    const ok = await walk(source, abs, label, (i) => before.push(i), new Set<string>());
+    if (!ok) {
+      // Unlistable directory: an item whose decode reports it.
+      push(withLabel({ source, path: abs, kind: 'unknown' }, label));
+      return;
+    }
+    before.forEach(push);
+    return;
+  }
+  if (st?.isFile() && isListFile(abs)) {
+    if (lists.has(abs)) {
+      return; // a list that includes itself (directly or not)
+    }
+    lists.add(abs);
+    const text = await readFile(abs, 'utf8').catch(() => undefined);
+    if (text === undefined) {
+      push(withLabel({ source, path: abs, kind: 'unknown' }, label));
+      return;
+    }
+    const base = dirname(abs);
+    for (const e of parseListFile(text)) {
+      await expandOne(e.path, resolve(base, e.path), e.label ?? label, push, lists);
+    }
+    lists.delete(abs);
+    return;
+  }
+  // A file, or a missing path: one item (missing/unknown ones fail later with a clear message).
+  push(withLabel({ source, path: abs, kind: kindOf(abs) }, label));
+}
+
+async function walk(
+  source: string,
+  abs: string,
+  label: string | undefined,
+  push: (item: InputItem) => void,
+  visiting: Set<string>,
+): Promise<boolean> {
+  let names: string[];
+  let real: string;
+  try {
+    names = await readdir(abs);
+    real = await realpath(abs);
+  } catch {
+    return false;
+  }
+  if (visiting.has(real)) {
+    return true; // a symlink back into a folder being walked
+  }
+  visiting.add(real);
+  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const name of names) {
+    if (name.startsWith('.')) {
+      continue; // hidden files, macOS ._ resource forks
+    }
+    const childAbs = join(abs, name);
+    const childSource = joinSource(source, name);
+    const st = await stat(childAbs).catch(() => undefined);
+    if (st === undefined) {
+      continue; // dangling symlink
+    }
+    if (st.isDirectory()) {
+      await walk(childSource, childAbs, label, push, visiting);
+    } else if (st.isFile() && kindOf(name) !== 'unknown') {
+      push(withLabel({ source: childSource, path: childAbs, kind: kindOf(name) }, label));
+    }
+  }
+  visiting.delete(real);
+  return true;
+}
+
+function joinSource(dir: string, name: string): string {
+  return dir.endsWith('/') || dir.endsWith('\\') ? dir + name : `${dir}/${name}`;
+}
+
+function withLabel(item: InputItem, label: string | undefined): InputItem {
+  return label === undefined ? item : { ...item, label };
+}
+
+/**
+ * Parses a list file: one path per line, optionally followed by a label separated by a tab or a comma.
+ * Blank lines and lines starting with `#` are skipped; a leading BOM, CRLF line ends and surrounding whitespace
+ * are ignored; fields may be wrapped in double quotes (CSV style, `""` for a quote). A first line whose path
+ * column is `path`, `file`, `filename`, `video` or `filepath` is taken as a CSV header and skipped.
+ */
+export function parseListFile(text: string): ListEntry[] {
+  const out: ListEntry[] = [];
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
+  let first = true;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) {
+      continue;
+    }
+    const fields = splitFields(line);
+    const path = fields[0] ?? '';
+    const label = fields[1];
+    if (first && /^(path|file|filename|filepath|video)$/i.test(path)) {
+      first = false;
+      continue;
+    }
+    first = false;
+    if (path === '') {
+      continue;
+    }
+    out.push(label !== undefined && label !== '' ? { path, label, line: i + 1 } : { path, line: i + 1 });
+  }
+  return out;
+}
+
+function splitFields(line: string): string[] {
+  const sep = line.includes('\t') ? '\t' : ',';
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    while (line[i] === ' ') {
+      i++;
+    }
+    if (line[i] === '"') {
+      // Quoted field.
+      let v = '';
+      i++;
+      while (i < line.length) {
+        if (line[i] === '"' && line[i + 1] === '"') {
+          v += '"';
+          i += 2;
+        } else if (line[i] === '"') {
+          i++;
+          break;
+        } else {
+          v += line[i];
+          i++;
+        }
+      }
+      fields.push(v.trim());
+      const next = line.indexOf(sep, i);
+      i = next < 0 ? line.length + 1 : next + 1;
+    } else {
+      const next = line.indexOf(sep, i);
+      const end = next < 0 ? line.length : next;
+      fields.push(line.slice(i, end).trim());
+      i = end + 1;
+    }
+    if (fields.length === 2) {
+      break; // path and label; anything after the label is ignored
+    }
+  }
+  return fields;
+}
