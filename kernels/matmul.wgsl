@@ -3,7 +3,8 @@
 //   C[z, m, n] = epi( Σ_k A[z, m, k] · B[z, k, n] )
 //   epi(v)     = act(v + bias[n])                        (flags: BIAS, GELU or SILU)
 //              then  res[z, m, n] + v                    (RESIDUAL)
-//              or    res[z, m, n] + gate[s, n] · v       (GATED, s = (z·M + m) / rows_per_gate: x + α ⊙ h)
+//              or    res[z, m, n] + gate[s·gate_stride + gate_offset + n] · v
+//                                                    (GATED, s = (z·M + m) / rows_per_gate: x + α ⊙ h)
 //   The epilogue options are bits of params.flags (uniform branches run once per output), not
 //   variants: each variant costs a pipeline compile, which takes seconds on a software adapter.
 //
@@ -35,6 +36,8 @@ struct Params {
     stride_c: u32,
     rows_per_gate: u32, // GATED: rows sharing one gate vector
     flags: u32,         // epilogue bits, see the FLAG_ constants
+    gate_stride: u32,   // GATED: elements between two samples' gate vectors
+    gate_offset: u32,   // GATED: element offset of the gate inside a sample's row
 };
 
 const FLAG_BIAS: u32 = 1u;
@@ -129,7 +132,7 @@ fn epilogue(v: f32, z: u32, m: u32, n: u32) -> f32 {
     }
     if ((f & FLAG_GATED) != 0u) {
         let s = (z * params.m + m) / params.rows_per_gate;
-        r = f32(res[z * params.stride_c + m * params.n + n]) + f32(gate[s * params.n + n]) * r;
+        r = f32(res[z * params.stride_c + m * params.n + n]) + f32(gate[s * params.gate_stride + params.gate_offset + n]) * r;
     } else if ((f & FLAG_RESIDUAL) != 0u) {
         r = f32(res[z * params.stride_c + m * params.n + n]) + r;
     }

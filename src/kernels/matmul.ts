@@ -70,6 +70,8 @@ export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
     ['stride_c', 'u32'],
     ['rows_per_gate', 'u32'],
     ['flags', 'u32'],
+    ['gate_stride', 'u32'],
+    ['gate_offset', 'u32'],
   ],
   defines: (v) => ({ F16: v.dtype === 'f16', TRANS_A: v.transA, TRANS_B: v.transB, VEC4: v.vec4 }),
   overrides: (v, caps) => {
@@ -103,9 +105,14 @@ export interface MatmulOptions {
   act?: Activation;
   /** RESIDUAL: out = residual + epi(A·B). */
   residual?: Tensor;
-  /** GATED: out = residual + gate[s] ⊙ epi(A·B), gate (S, N), s = row / rowsPerGate. */
+  /**
+   * GATED: out = residual + g_s ⊙ epi(A·B) with g_s = gate[s·gateStride + gateOffset …+N],
+   * s = row / rowsPerGate (defaults: a contiguous (S, N) gate).
+   */
   gate?: Tensor;
   rowsPerGate?: number;
+  gateStride?: number;
+  gateOffset?: number;
   out?: Tensor;
   /** Force a tile (autotuner, bench). */
   tile?: MatmulTile;
@@ -154,8 +161,15 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
     }
   }
   const rowsPerGate = opts.rowsPerGate ?? Z * M;
-  if (opts.gate && (opts.gate.numel !== Math.ceil((Z * M) / rowsPerGate) * N || (Z * M) % rowsPerGate !== 0)) {
-    throw new ShapeError(`matmul: gate ${formatShape(opts.gate.shape)} must be (${(Z * M) / rowsPerGate}, ${N})`);
+  const gateStride = opts.gateStride ?? N;
+  const gateOffset = opts.gateOffset ?? 0;
+  if (opts.gate) {
+    const samples = (Z * M) / rowsPerGate;
+    if (!Number.isInteger(samples) || (samples - 1) * gateStride + gateOffset + N > opts.gate.numel) {
+      throw new ShapeError(
+        `matmul: gate ${formatShape(opts.gate.shape)} does not hold ${samples} gate vectors of ${N} (stride ${gateStride}, offset ${gateOffset})`,
+      );
+    }
   }
   const c = opts.out ?? ctx.empty(outShape, dtype, opts.label ?? 'matmul');
   if (c.numel !== Z * M * N) {
@@ -181,6 +195,8 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
       stride_c: M * N,
       rows_per_gate: rowsPerGate,
       flags,
+      gate_stride: gateStride,
+      gate_offset: gateOffset,
     },
     workgroups: [ceilDiv(M, tile.TM), ceilDiv(N, tile.WG * tile.TN * 4), Z],
     ...(opts.label ? { label: opts.label } : {}),

@@ -1,10 +1,13 @@
 // Every kernel family, for the contract test and `walt wgsl-dump`.
 import type { KernelFamily } from '../gpu/family.js';
+import { adalnFamily } from './adaln.js';
+import { attentionFamily } from './attention.js';
 import { conv3dFamily } from './conv3d.js';
 import { elementwiseFamily } from './elementwise.js';
 import { groupnormFamily } from './groupnorm.js';
 import { layernormFamily } from './layernorm.js';
 import { matmulFamily } from './matmul.js';
+import { patchifyFamily } from './patchify.js';
 import { reduceFamily } from './reduce.js';
 import { softmaxFamily } from './softmax.js';
 
@@ -12,6 +15,9 @@ export const allFamilies: readonly KernelFamily<never>[] = [
   elementwiseFamily,
   matmulFamily,
   conv3dFamily,
+  attentionFamily,
+  adalnFamily,
+  patchifyFamily,
   layernormFamily,
   groupnormFamily,
   softmaxFamily,
