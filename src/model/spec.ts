@@ -13,18 +13,20 @@ export interface WeightSpec {
   fanIn?: number;
 }
 
+export interface EncoderLevel {
+  blocks: { name: string; cin: number; cout: number }[];
+  downsample?: { name: string; ch: number; stride: [number, number, number] };
+}
+
 /** The encoder's level widths and the ResBlock (C_in, C_out) of every block. */
 export function encoderPlan(c: WaltConfig): {
-  levels: {
-    blocks: { name: string; cin: number; cout: number }[];
-    downsample?: { name: string; ch: number; stride: [number, number, number] };
-  }[];
+  levels: EncoderLevel[];
   mid: { name: string; ch: number }[];
   outCh: number;
 } {
   const e = c.encoder;
   let ch = e.channels;
-  const levels = e.multipliers.map((m, i) => {
+  const levels = e.multipliers.map((m, i): EncoderLevel => {
     const cout = e.channels * m;
     const blocks = Array.from({ length: e.resBlocks }, (_, j) => {
       const b = { name: `encoder.down.${i}.block.${j}`, cin: j === 0 ? ch : cout, cout };
