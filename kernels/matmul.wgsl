@@ -11,17 +11,31 @@
 // Layout   A (z, M, K) row-major, or (z, K, M) with TRANS_A.
 //          B (z, K, N) row-major, or (z, N, K) with TRANS_B (a PyTorch Linear weight [out, in]).
 //          Batch strides in elements (0 broadcasts an operand over z). C (z, M, N).
-// Threads  One invocation owns a TM × (4·TN) register tile of C: TM rows, TN vec4 column groups.
-//          A workgroup of WG invocations covers TM rows × (WG·4·TN) columns; workgroup_id.x walks
-//          row tiles, .y column tiles, .z the batch. All invocations of a workgroup read the same
-//          A values (uniform loads: broadcast on a GPU, scalar loads on llvmpipe) and their own B
-//          columns; every loaded value feeds TM or 4·TN FMAs.
-// Memory   no workgroup memory; registers: TM·TN vec4 accumulators.
-// Variants F16 (storage), TRANS_A, TRANS_B, VEC4 (K, N multiples of 4: loads without tail guards).
-// Overrides TM (1..8), TN (1..8), WG (invocations per workgroup).
+//
+// Two thread mappings (both: no workgroup memory, f32 registers):
+//  SUBGROUP_TILE (needs the `subgroups` feature; the fast path on llvmpipe and sane on GPUs):
+//    a workgroup is one subgroup of SG lanes and owns TM rows × SG·CV vec4 columns; lane l owns
+//    vec4 columns l, l + SG, … (neighbouring lanes read neighbouring memory). K advances in
+//    blocks of SG: lane l loads A[row, k0 + l] for the TM rows (every lane a distinct element),
+//    then for each kk < SG all lanes get A[row, k0 + kk] by subgroupShuffle and multiply it
+//    into their B vec4s. The kk loop stays rolled (its bound is hidden behind params.opaque);
+//    the TM × CV register tile is unrolled with #unroll (TM and CV are defines: Mesa's NIR
+//    unroller gives up on large tiles, which then live on the stack at a fifth of the speed).
+//    On llvmpipe every non-constant load is 8 guarded per-lane scalar loads, so the cost is
+//    the number of per-lane loads per FMA: here (TM + 4·CV·SG)/SG per TM·4·CV FMAs per kk.
+//  Portable (no subgroups): one invocation owns a TM × 4·TN tile, WG invocations span the
+//    columns, every invocation loads the (shared) A values itself.
+//
+// Variants F16 (storage), TRANS_A, TRANS_B, SUBGROUP_TILE with TM, CV (defines).
+// Overrides SG (lanes = k block, ≤ subgroup size) or TM, TN, WG (portable path).
 
 #ifdef F16
 enable f16;
+#endif
+#ifdef SUBGROUP_TILE
+enable subgroups;
+#endif
+#ifdef F16
 alias T = f16;
 #else
 alias T = f32;
@@ -38,6 +52,7 @@ struct Params {
     flags: u32,         // epilogue bits, see the FLAG_ constants
     gate_stride: u32,   // GATED: elements between two samples' gate vectors
     gate_offset: u32,   // GATED: element offset of the gate inside a sample's row
+    opaque: u32,        // always 0xFFFFFFFF: min(bound, opaque) keeps a loop rolled
 };
 
 const FLAG_BIAS: u32 = 1u;
@@ -54,63 +69,30 @@ const FLAG_GATED: u32 = 16u;
 @group(0) @binding(5) var<storage, read_write> c: array<T>;
 @group(0) @binding(6) var<uniform> params: Params;
 
-override TM: u32 = 4;
-override TN: u32 = 4;
-override WG: u32 = 8;
-
-const MAX_TM: u32 = 8u;
-const MAX_TN: u32 = 8u;
-
-// Four consecutive k of row m of A (zero beyond K).
-fn load_a(base: u32, m: u32, k: u32) -> vec4<f32> {
+// A[z, m, k] as f32; callers keep m < M and k < K.
+fn a_at(base: u32, m: u32, k: u32) -> f32 {
 #ifdef TRANS_A
-    // A stored (K, M): the four k are M apart.
-    let i = base + k * params.m + m;
-    let mm = params.m;
-    return vec4<f32>(
-        select(0.0, f32(a[i]), k < params.k),
-        select(0.0, f32(a[min(i + mm, arrayLength(&a) - 1u)]), k + 1u < params.k),
-        select(0.0, f32(a[min(i + 2u * mm, arrayLength(&a) - 1u)]), k + 2u < params.k),
-        select(0.0, f32(a[min(i + 3u * mm, arrayLength(&a) - 1u)]), k + 3u < params.k));
+    return f32(a[base + k * params.m + m]);
 #else
-    let i = base + m * params.k + k;
-#ifdef VEC4
-    return vec4<f32>(f32(a[i]), f32(a[i + 1u]), f32(a[i + 2u]), f32(a[i + 3u]));
-#else
-    return vec4<f32>(
-        f32(a[i]),
-        select(0.0, f32(a[min(i + 1u, arrayLength(&a) - 1u)]), k + 1u < params.k),
-        select(0.0, f32(a[min(i + 2u, arrayLength(&a) - 1u)]), k + 2u < params.k),
-        select(0.0, f32(a[min(i + 3u, arrayLength(&a) - 1u)]), k + 3u < params.k));
-#endif
+    return f32(a[base + m * params.k + k]);
 #endif
 }
 
-// B at depth k for the four columns n..n+3 (zero beyond N).
-fn load_b(base: u32, k: u32, n: u32) -> vec4<f32> {
+// B at depth k for the four columns n … n+3 (0 beyond N; k < K).
+fn b4_at(base: u32, k: u32, n: u32) -> vec4<f32> {
+    let nn = params.n;
+    let n0 = min(n, nn - 1u);
+    let n1 = min(n + 1u, nn - 1u);
+    let n2 = min(n + 2u, nn - 1u);
+    let n3 = min(n + 3u, nn - 1u);
 #ifdef TRANS_B
-    // B stored (N, K): the four columns are K apart.
-    let i = base + n * params.k + k;
     let kk = params.k;
-    let last = arrayLength(&b) - 1u;
-    return vec4<f32>(
-        select(0.0, f32(b[min(i, last)]), n < params.n),
-        select(0.0, f32(b[min(i + kk, last)]), n + 1u < params.n),
-        select(0.0, f32(b[min(i + 2u * kk, last)]), n + 2u < params.n),
-        select(0.0, f32(b[min(i + 3u * kk, last)]), n + 3u < params.n));
+    let v = vec4<f32>(f32(b[base + n0 * kk + k]), f32(b[base + n1 * kk + k]), f32(b[base + n2 * kk + k]), f32(b[base + n3 * kk + k]));
 #else
-    let i = base + k * params.n + n;
-#ifdef VEC4
-    return vec4<f32>(f32(b[i]), f32(b[i + 1u]), f32(b[i + 2u]), f32(b[i + 3u]));
-#else
-    let last = arrayLength(&b) - 1u;
-    return vec4<f32>(
-        select(0.0, f32(b[min(i, last)]), n < params.n),
-        select(0.0, f32(b[min(i + 1u, last)]), n + 1u < params.n),
-        select(0.0, f32(b[min(i + 2u, last)]), n + 2u < params.n),
-        select(0.0, f32(b[min(i + 3u, last)]), n + 3u < params.n));
+    let row = base + k * nn;
+    let v = vec4<f32>(f32(b[row + n0]), f32(b[row + n1]), f32(b[row + n2]), f32(b[row + n3]));
 #endif
-#endif
+    return select(vec4<f32>(0.0), v, vec4<u32>(n, n + 1u, n + 2u, n + 3u) < vec4<u32>(nn));
 }
 
 fn gelu_tanh(x: f32) -> f32 {
@@ -139,35 +121,95 @@ fn epilogue(v: f32, z: u32, m: u32, n: u32) -> f32 {
     return r;
 }
 
+// Stores the four columns n … n+3 of row m (those < N) through the epilogue.
+fn store4(v: vec4<f32>, z: u32, m: u32, n: u32) {
+    let out = z * params.stride_c + m * params.n;
+    for (var q = 0u; q < 4u; q++) {
+        if (n + q < params.n) {
+            c[out + n + q] = T(epilogue(v[q], z, m, n + q));
+        }
+    }
+}
+
+#ifdef SUBGROUP_TILE
+override SG: u32 = 8;
+
+@compute @workgroup_size(SG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let z = wg.z;
+    let row0 = wg.y * TM;
+    let col0 = (wg.x * SG * CV + lane) * 4u;   // first column of this lane's first vec4
+    let base_a = z * params.stride_a;
+    let base_b = z * params.stride_b;
+    let tm = min(TM, params.opaque);
+    let sg = min(SG, params.opaque);
+
+    var acc: array<vec4<f32>, TM * CV>;   // acc[i·CV + j]: row row0 + i, columns col0 + 4·SG·j …
+    var x: array<f32, TM>;                 // A[row0 + i, k0 + lane]
+    for (var k0 = 0u; k0 < params.k; k0 += SG) {
+        let ka = min(k0 + lane, params.k - 1u);
+        let live = k0 + lane < params.k;   // beyond K this lane contributes zeros
+        for (var i = 0u; i < tm; i++) {
+            x[i] = select(0.0, a_at(base_a, min(row0 + i, params.m - 1u), ka), live);
+        }
+        for (var kk = 0u; kk < sg; kk++) {
+            let kb = min(k0 + kk, params.k - 1u);   // rows past K are clamped; their x is 0
+#unroll j 0 CV
+            let b_j = b4_at(base_b, kb, col0 + 4u * SG * j);
+#endunroll
+#unroll i 0 TM
+            {
+                let s = vec4<f32>(subgroupShuffle(x[i], kk));
+#unroll j 0 CV
+                acc[i * CV + j] = fma(s, b_j, acc[i * CV + j]);
+#endunroll
+            }
+#endunroll
+        }
+    }
+    for (var i = 0u; i < tm; i++) {
+        let m = row0 + i;
+        if (m < params.m) {
+            for (var j = 0u; j < CV; j++) {
+                store4(acc[i * CV + j], z, m, col0 + 4u * SG * j);
+            }
+        }
+    }
+}
+#else
+override TM: u32 = 4;
+override TN: u32 = 4;
+override WG: u32 = 8;
+const MAX_TM: u32 = 8u;
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let z = wg.z;
-    let row0 = wg.x * TM;
-    let col0 = (wg.y * WG + lid) * TN * 4u;
+    let row0 = wg.y * TM;
+    let col0 = (wg.x * WG + lid) * TN * 4u;
     let base_a = z * params.stride_a;
     let base_b = z * params.stride_b;
 
-    var acc: array<vec4<f32>, 64>;   // [MAX_TM * MAX_TN]: acc[i * TN + j] holds columns col0 + 4j .. 4j+3
+    var acc: array<vec4<f32>, 64>;   // [MAX_TM · 8]: acc[i · TN + j] holds columns col0 + 4j … 4j+3
     for (var i = 0u; i < TM * TN; i++) {
         acc[i] = vec4<f32>(0.0);
     }
-    // Rows beyond M read row M-1 (finite values) and are never stored.
-    var rows: array<u32, MAX_TM>;
-    for (var i = 0u; i < TM; i++) {
-        rows[i] = min(row0 + i, params.m - 1u);
-    }
-
     for (var k = 0u; k < params.k; k += 4u) {
         var av: array<vec4<f32>, MAX_TM>;
         for (var i = 0u; i < TM; i++) {
-            av[i] = load_a(base_a, rows[i], k);
+            let m = min(row0 + i, params.m - 1u);
+            av[i] = vec4<f32>(
+                a_at(base_a, m, k),
+                select(0.0, a_at(base_a, m, min(k + 1u, params.k - 1u)), k + 1u < params.k),
+                select(0.0, a_at(base_a, m, min(k + 2u, params.k - 1u)), k + 2u < params.k),
+                select(0.0, a_at(base_a, m, min(k + 3u, params.k - 1u)), k + 3u < params.k));
         }
         for (var j = 0u; j < TN; j++) {
             let n = col0 + j * 4u;
-            let b0 = load_b(base_b, k, n);
-            let b1 = load_b(base_b, min(k + 1u, params.k - 1u), n);
-            let b2 = load_b(base_b, min(k + 2u, params.k - 1u), n);
-            let b3 = load_b(base_b, min(k + 3u, params.k - 1u), n);
+            let b0 = b4_at(base_b, k, n);
+            let b1 = b4_at(base_b, min(k + 1u, params.k - 1u), n);
+            let b2 = b4_at(base_b, min(k + 2u, params.k - 1u), n);
+            let b3 = b4_at(base_b, min(k + 3u, params.k - 1u), n);
             for (var i = 0u; i < TM; i++) {
                 // av is zero beyond K, so the clamped B rows contribute nothing.
                 var s = acc[i * TN + j];
@@ -179,21 +221,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             }
         }
     }
-
     for (var i = 0u; i < TM; i++) {
         let m = row0 + i;
         if (m >= params.m) {
             break;
         }
-        let out = z * params.stride_c + m * params.n;
         for (var j = 0u; j < TN; j++) {
-            let n = col0 + j * 4u;
-            let v = acc[i * TN + j];
-            for (var q = 0u; q < 4u; q++) {
-                if (n + q < params.n) {
-                    c[out + n + q] = T(epilogue(v[q], z, m, n + q));
-                }
-            }
+            store4(acc[i * TN + j], z, m, col0 + j * 4u);
         }
     }
 }
+#endif

@@ -1,37 +1,63 @@
 // Sub-command dispatch.
-import { GpuContext } from '../gpu/context.js';
-import { listAdapters } from '../gpu/adapter.js';
+import { UsageError } from './args.js';
+import { INFO_HELP, infoCommand } from './info.js';
+import { FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
 
-const USAGE = `walt — W.A.L.T video diffusion features on WebGPU
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
+  info: {
+    run: infoCommand,
+    summary: 'device report; with --config, the config and its parameter counts',
+    help: INFO_HELP,
+  },
+  init: { run: initCommand, summary: 'write seeded random weights for a config', help: INIT_HELP },
+  forward: {
+    run: forwardCommand,
+    summary: 'one clip through the model; writes latent, blocks, v_pred',
+    help: FORWARD_HELP,
+  },
+};
 
-usage: walt <command> [options]
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'walt — W.A.L.T video diffusion features on WebGPU',
+    '',
+    'usage: walt <command> [options]      (walt <command> --help for its options)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+  ].join('\n');
+}
 
-commands:
-  info       device report; with --config NAME, the config and its parameter counts
-  help       this text
-`;
+/** Registers more commands (benches, extract) from other modules. */
+export function registerCommand(
+  name: string,
+  run: (argv: string[]) => Promise<number>,
+  summary: string,
+  help: string,
+): void {
+  COMMANDS[name] = { run, summary, help };
+}
 
 export async function runCli(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(USAGE);
-      return 0;
-    case 'info': {
-      void rest;
-      const ctx = await GpuContext.create();
-      try {
-        process.stdout.write(`${JSON.stringify({ adapter: ctx.adapter, adapters: await listAdapters() }, null, 2)}\n`);
-      } finally {
-        await ctx.close();
-      }
-      return 0;
-    }
-    default:
-      process.stderr.write(`walt: unknown command '${cmd}'\n${USAGE}`);
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const sub = rest[0] ? COMMANDS[rest[0]] : undefined;
+    process.stdout.write(sub ? sub.help : usage());
+    return 0;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`walt: unknown command '${cmd}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await c.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`walt ${cmd}: ${e.message}\n`);
       return 2;
+    }
+    throw e;
   }
 }

@@ -142,9 +142,11 @@ export class GpuContext implements TensorHost {
     if (opts.profile) {
       this.setProfiling(true);
     }
-    device.addEventListener('uncapturederror', (ev) => {
+    // The property (not addEventListener): with no onuncapturederror handler Dawn also prints
+    // every error to stdout, which would corrupt JSON output.
+    device.onuncapturederror = (ev) => {
       this.errors.push(ev.error.message);
-    });
+    };
     void device.lost.then((info) => {
       if (!this.closed) {
         this.lostReason = `${info.reason}: ${info.message}`;

@@ -8,18 +8,22 @@ import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, floatDtypeOf } from './common.js';
-import { DEFAULT_TILE, type MatmulTile } from './matmul.js';
+import { tileDefines, tileFor, tileName, tileOverrides, tileSpan, type MatmulTile } from './matmul.js';
 
 export interface Conv3dVariant {
   readonly dtype: FloatDType;
-  readonly vec4: boolean;
-  readonly tile?: MatmulTile;
+  readonly tile: MatmulTile;
 }
 
-export function convTileFor(v: Conv3dVariant, caps: DeviceCaps): MatmulTile {
-  const t = v.tile ?? caps.tuned('conv3d', v.dtype) ?? caps.tuned('matmul', v.dtype);
-  return { TM: t?.TM ?? DEFAULT_TILE.TM, TN: t?.TN ?? DEFAULT_TILE.TN, WG: t?.WG ?? DEFAULT_TILE.WG };
+/** The conv tile: tuned for conv3d on this adapter, else matmul's. */
+export function convTileFor(dtype: FloatDType, caps: DeviceCaps): MatmulTile {
+  return caps.tuned('conv3d', dtype) ? tileFor({ dtype }, caps, 'conv3d') : tileFor({ dtype }, caps);
 }
+
+const TEST_TILES: MatmulTile[] = [
+  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
+  { kind: 'portable', TM: 4, TN: 2, WG: 8 },
+];
 
 export const conv3dFamily = defineKernelFamily<Conv3dVariant>({
   name: 'conv3d',
@@ -52,15 +56,13 @@ export const conv3dFamily = defineKernelFamily<Conv3dVariant>({
       'tin0',
       'tout0',
       'flags',
+      'opaque',
     ] as const
   ).map((n) => [n, 'u32'] as const),
-  defines: (v) => ({ F16: v.dtype === 'f16', VEC4: v.vec4 }),
-  overrides: (v, caps) => {
-    const t = convTileFor(v, caps);
-    return { TM: t.TM, TN: t.TN, WG: t.WG };
-  },
-  variantName: (v) => `${v.dtype}${v.vec4 ? '_v4' : ''}`,
-  variants: () => (['f32', 'f16'] as const).flatMap((dtype) => [false, true].map((vec4) => ({ dtype, vec4 }))),
+  defines: (v) => ({ F16: v.dtype === 'f16', ...tileDefines(v.tile) }),
+  overrides: (v) => tileOverrides(v.tile),
+  variantName: (v) => `${v.dtype}_${tileName(v.tile)}`,
+  variants: () => (['f32', 'f16'] as const).flatMap((dtype) => TEST_TILES.map((tile) => ({ dtype, tile }))),
 });
 
 export const tolerance = { f32: { atol: 1e-5, rtol: 1e-4, nmse: 1e-9 }, f16: { ratioToRef: 2 } } as const;
@@ -129,12 +131,9 @@ export function conv3d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv3dOption
   if (opts.residual) {
     expectShape('conv3d residual', opts.residual.shape, [To, Ho, Wo, Co!]);
   }
-  const variant: Conv3dVariant = {
-    dtype,
-    vec4: Ci! % 4 === 0 && Co! % 4 === 0,
-    ...(opts.tile ? { tile: opts.tile } : {}),
-  };
-  const tile = convTileFor(variant, ctx.caps);
+  const tile = opts.tile ?? convTileFor(dtype, ctx.caps);
+  const variant: Conv3dVariant = { dtype, tile };
+  const span = tileSpan(tile);
   // Frame chunks: output frames per dispatch such that input and output bindings fit the limit.
   const limit = ctx.caps.limits.maxStorageBufferBindingSize;
   const bpe = bytesPerElement(dtype);
@@ -161,7 +160,7 @@ export function conv3d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv3dOption
         ? opts.residual
         : opts.residual.view(to0 * Ho * Wo * Co!, [tOut, Ho, Wo, Co!])
       : d;
-    const rowTiles = ceilDiv(tOut * Ho * Wo, tile.TM);
+    const rowTiles = ceilDiv(tOut * Ho * Wo, span.rows);
     ctx.dispatch(conv3dFamily, variant, {
       bindings: [xs, w, opts.bias ?? d, rs, ys],
       params: {
@@ -184,8 +183,9 @@ export function conv3d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv3dOption
         tin0,
         tout0: to0,
         flags: (opts.bias ? 1 : 0) | (opts.residual ? 2 : 0),
+        opaque: 0xffffffff,
       },
-      workgroups: [Math.min(rowTiles, 65535), ceilDiv(Co!, tile.WG * tile.TN * 4), ceilDiv(rowTiles, 65535)],
+      workgroups: [ceilDiv(Co!, span.cols), Math.min(rowTiles, 65535), ceilDiv(rowTiles, 65535)],
       ...(opts.label ? { label: opts.label } : {}),
     });
     for (const v of [xs, ys, rs]) {

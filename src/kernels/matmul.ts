@@ -16,39 +16,75 @@ export interface MatmulVariant {
   readonly dtype: FloatDType;
   readonly transA: boolean;
   readonly transB: boolean;
-  /** K and N multiples of 4 (no tail guards in the inner loop). */
-  readonly vec4: boolean;
 }
 
 /** Epilogue bits of Params.flags (kernels/matmul.wgsl). */
 export const EPILOGUE_FLAGS = { bias: 1, gelu: 2, silu: 4, residual: 8, gated: 16 } as const;
 
-/** Register-tile shape: TM rows × 4·TN columns per invocation, WG invocations per workgroup. */
-export interface MatmulTile {
-  TM: number;
-  TN: number;
-  WG: number;
+/**
+ * Tile configuration. 'subgroup': a workgroup is one subgroup of SG lanes owning TM rows × SG·CV
+ * vec4 columns (needs the `subgroups` feature). 'portable': TM rows × 4·TN columns per
+ * invocation, WG invocations per workgroup.
+ */
+export type MatmulTile =
+  { kind: 'subgroup'; TM: number; CV: number; SG: number } | { kind: 'portable'; TM: number; TN: number; WG: number };
+
+/** Rows and columns one workgroup covers. */
+export function tileSpan(t: MatmulTile): { rows: number; cols: number } {
+  return t.kind === 'subgroup' ? { rows: t.TM, cols: t.SG * t.CV * 4 } : { rows: t.TM, cols: t.WG * t.TN * 4 };
 }
 
-/** Tile used when no tuned value exists for the adapter. */
-export const DEFAULT_TILE: Readonly<MatmulTile> = { TM: 8, TN: 4, WG: 8 };
-
-/** The autotuner's class for a variant: tiles are tuned per (dtype, transB) on each adapter. */
-export function tuningClass(v: Pick<MatmulVariant, 'dtype' | 'transB'>): string {
-  return `${v.dtype}${v.transB ? '_tb' : ''}`;
+/** The tile used before (or without) autotuning. */
+export function defaultTile(caps: DeviceCaps): MatmulTile {
+  if (caps.subgroups && caps.subgroupSize >= 4) {
+    return { kind: 'subgroup', TM: caps.isSoftware ? 32 : 16, CV: 2, SG: Math.min(caps.subgroupSize, 32) };
+  }
+  return { kind: 'portable', TM: 8, TN: 4, WG: 8 };
 }
 
-export function tileFor(v: MatmulVariant, caps: DeviceCaps): MatmulTile {
-  const t = caps.tuned('matmul', tuningClass(v));
-  return t
-    ? { TM: t.TM ?? DEFAULT_TILE.TM, TN: t.TN ?? DEFAULT_TILE.TN, WG: t.WG ?? DEFAULT_TILE.WG }
-    : { ...DEFAULT_TILE };
+/** The autotuner's class for a variant: tiles are tuned per dtype on each adapter. */
+export function tuningClass(v: Pick<MatmulVariant, 'dtype'>): string {
+  return v.dtype;
 }
 
-/** Explicit tile (bench/autotune) carried inside the variant object. */
+/** The tuned tile for this adapter (see src/gpu/autotune.ts), else the default. */
+export function tileFor(v: Pick<MatmulVariant, 'dtype'>, caps: DeviceCaps, family = 'matmul'): MatmulTile {
+  const t = caps.tuned(family, tuningClass(v));
+  if (t && t.kind === 1 && caps.subgroups) {
+    return { kind: 'subgroup', TM: t.TM!, CV: t.CV!, SG: t.SG! };
+  }
+  if (t && t.kind === 0) {
+    return { kind: 'portable', TM: t.TM!, TN: t.TN!, WG: t.WG! };
+  }
+  return defaultTile(caps);
+}
+
+/** Encodes a tile as numbers for the tuning cache. */
+export function tileToRecord(t: MatmulTile): Record<string, number> {
+  return t.kind === 'subgroup' ? { kind: 1, TM: t.TM, CV: t.CV, SG: t.SG } : { kind: 0, TM: t.TM, TN: t.TN, WG: t.WG };
+}
+
 export interface MatmulVariantWithTile extends MatmulVariant {
-  readonly tile?: MatmulTile;
+  readonly tile: MatmulTile;
 }
+
+/** Defines and overrides for a tile (shared with conv3d, which uses the same mapping). */
+export function tileDefines(t: MatmulTile): Record<string, string | boolean> {
+  return t.kind === 'subgroup' ? { SUBGROUP_TILE: true, TM: `${t.TM}u`, CV: `${t.CV}u` } : {};
+}
+
+export function tileOverrides(t: MatmulTile): Record<string, number> {
+  return t.kind === 'subgroup' ? { SG: t.SG } : { TM: t.TM, TN: t.TN, WG: t.WG };
+}
+
+export function tileName(t: MatmulTile): string {
+  return t.kind === 'subgroup' ? `sg${t.SG}x${t.TM}x${t.CV}` : `p${t.WG}x${t.TM}x${t.TN}`;
+}
+
+const TEST_TILES: MatmulTile[] = [
+  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
+  { kind: 'portable', TM: 4, TN: 2, WG: 8 },
+];
 
 export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
   name: 'matmul',
@@ -72,21 +108,18 @@ export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
     ['flags', 'u32'],
     ['gate_stride', 'u32'],
     ['gate_offset', 'u32'],
+    ['opaque', 'u32'],
   ],
-  defines: (v) => ({ F16: v.dtype === 'f16', TRANS_A: v.transA, TRANS_B: v.transB, VEC4: v.vec4 }),
-  overrides: (v, caps) => {
-    const t = v.tile ?? tileFor(v, caps);
-    return { TM: t.TM, TN: t.TN, WG: t.WG };
-  },
-  variantName: (v) =>
-    [v.dtype, v.transA ? 'ta' : '', v.transB ? 'tb' : '', v.vec4 ? 'v4' : ''].filter(Boolean).join('_'),
+  defines: (v) => ({ F16: v.dtype === 'f16', TRANS_A: v.transA, TRANS_B: v.transB, ...tileDefines(v.tile) }),
+  overrides: (v) => tileOverrides(v.tile),
+  variantName: (v) => [v.dtype, v.transA ? 'ta' : '', v.transB ? 'tb' : '', tileName(v.tile)].filter(Boolean).join('_'),
   variants: () => {
     const out: MatmulVariantWithTile[] = [];
     for (const dtype of ['f32', 'f16'] as const) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          for (const vec4 of [false, true]) {
-            out.push({ dtype, transA, transB, vec4 });
+          for (const tile of TEST_TILES) {
+            out.push({ dtype, transA, transB, tile });
           }
         }
       }
@@ -175,14 +208,14 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
   if (c.numel !== Z * M * N) {
     throw new ShapeError(`matmul: out ${formatShape(c.shape)} must have ${Z}×${M}×${N} elements`);
   }
-  const vec4 = !transA && K % 4 === 0 && (transB || N % 4 === 0);
-  const variant: MatmulVariantWithTile = { dtype, transA, transB, vec4, ...(opts.tile ? { tile: opts.tile } : {}) };
+  const tile = opts.tile ?? tileFor({ dtype }, ctx.caps);
+  const variant: MatmulVariantWithTile = { dtype, transA, transB, tile };
   const act = opts.act ?? 'none';
   const flags =
     (opts.bias ? EPILOGUE_FLAGS.bias : 0) |
     (act === 'gelu' ? EPILOGUE_FLAGS.gelu : act === 'silu' ? EPILOGUE_FLAGS.silu : 0) |
     (residual === 'add' ? EPILOGUE_FLAGS.residual : residual === 'gated' ? EPILOGUE_FLAGS.gated : 0);
-  const tile = opts.tile ?? tileFor(variant, ctx.caps);
+  const span = tileSpan(tile);
   const d = ctx.dummy(dtype);
   ctx.dispatch(matmulFamily, variant, {
     bindings: [a, b, opts.bias ?? d, opts.residual ?? d, opts.gate ?? d, c],
@@ -197,8 +230,9 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
       flags,
       gate_stride: gateStride,
       gate_offset: gateOffset,
+      opaque: 0xffffffff,
     },
-    workgroups: [ceilDiv(M, tile.TM), ceilDiv(N, tile.WG * tile.TN * 4), Z],
+    workgroups: [ceilDiv(N, span.cols), ceilDiv(M, span.rows), Z],
     ...(opts.label ? { label: opts.label } : {}),
   });
   return c;

@@ -120,7 +120,6 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
     // Tokens, patch embedding, position tables.
     const tokens = patchify(ctx, zt, p, d.inChannels);
     const x0 = matmul(ctx, tokens, w(W, 'patch_embed.weight'), {
-      transB: true,
       bias: w(W, 'patch_embed.bias'),
       label: 'patch_embed',
     });
@@ -132,11 +131,10 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
     const sin = new Float32Array(B * d.timestepDim);
     opts.t.forEach((t, b) => sin.set(timestepSinusoid(t, d.timestepDim), b * d.timestepDim));
     const t1 = matmul(ctx, ctx.upload(sin, [B, d.timestepDim], dtype, 'sinusoid'), w(W, 't_embedder.mlp.0.weight'), {
-      transB: true,
       bias: w(W, 't_embedder.mlp.0.bias'),
       act: 'silu',
     });
-    let cvec = matmul(ctx, t1, w(W, 't_embedder.mlp.2.weight'), { transB: true, bias: w(W, 't_embedder.mlp.2.bias') });
+    let cvec = matmul(ctx, t1, w(W, 't_embedder.mlp.2.weight'), { bias: w(W, 't_embedder.mlp.2.bias') });
     if (d.numClasses > 0) {
       const table = W.host.get('y_embedder.embedding_table')!;
       const rows = new Float32Array(B * D);
@@ -152,11 +150,11 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
     // Every layer's modulation (S, L·6D), once per forward.
     let mods: Tensor;
     if (d.adaln === 'lora') {
-      const base = matmul(ctx, u, w(W, 'adaln.base.weight'), { transB: true, bias: w(W, 'adaln.base.bias') });
-      const dvec = matmul(ctx, u, w(W, 'adaln_lora.downs'), { transB: true });
+      const base = matmul(ctx, u, w(W, 'adaln.base.weight'), { bias: w(W, 'adaln.base.bias') });
+      const dvec = matmul(ctx, u, w(W, 'adaln_lora.downs'), {});
       mods = adalnLora(ctx, base, dvec, w(W, 'adaln_lora.ups'));
     } else {
-      mods = matmul(ctx, u, w(W, 'adaln.stacked.weight'), { transB: true, bias: w(W, 'adaln.stacked.bias') });
+      mods = matmul(ctx, u, w(W, 'adaln.stacked.weight'), { bias: w(W, 'adaln.stacked.bias') });
     }
     const modStride = d.layers * 6 * D;
 
@@ -174,7 +172,6 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
           label: `${b}.norm1`,
         });
         const qkv = matmul(ctx, h1, w(W, `${b}.attn.qkv.weight`), {
-          transB: true,
           bias: w(W, `${b}.attn.qkv.bias`),
           label: `${b}.qkv`,
         });
@@ -233,7 +230,6 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
         }
         const gate = { gate: mods, gateStride: modStride, rowsPerGate: N };
         const x1 = matmul(ctx, o, w(W, `${b}.attn.proj.weight`), {
-          transB: true,
           bias: w(W, `${b}.attn.proj.bias`),
           residual: x,
           ...gate,
@@ -246,13 +242,11 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
           label: `${b}.norm2`,
         });
         const f1 = matmul(ctx, h2, w(W, `${b}.mlp.fc1.weight`), {
-          transB: true,
           bias: w(W, `${b}.mlp.fc1.bias`),
           act: 'gelu',
           label: `${b}.fc1`,
         });
         return matmul(ctx, f1, w(W, `${b}.mlp.fc2.weight`), {
-          transB: true,
           bias: w(W, `${b}.mlp.fc2.bias`),
           residual: x1,
           ...gate,
@@ -272,14 +266,12 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
       ctx.tag = 'denoiser.final';
       // (shift, scale) = final_layer.adaln(u): rows [0:D] shift, [D:2D] scale (DiT order).
       const fmod = matmul(ctx, u, w(W, 'final_layer.adaln.weight'), {
-        transB: true,
         bias: w(W, 'final_layer.adaln.bias'),
       });
       const hf = layernorm(ctx, x, D, {
         modulation: { table: fmod, stride: 2 * D, gammaOffset: D, betaOffset: 0, rowsPerSample: N },
       });
       const out = matmul(ctx, hf, w(W, 'final_layer.linear.weight'), {
-        transB: true,
         bias: w(W, 'final_layer.linear.bias'),
       });
       vPred = unpatchify(ctx, out, [B, T, h, wdt], p, d.outChannels);

@@ -129,7 +129,6 @@ export function encode(ctx: GpuContext, W: ModelWeights, pixels: Tensor): Tensor
     );
     const [t, h, ww, ch] = x.shape as [number, number, number, number];
     const z = matmul(ctx, x.reshape([t * h * ww, ch]), w(W, 'encoder.conv_out.weight'), {
-      transB: true,
       bias: w(W, 'encoder.conv_out.bias'),
       label: 'encoder.conv_out',
     });

@@ -18,7 +18,11 @@ export class WeightsError extends Error {
 export interface ModelWeights {
   config: WaltConfig;
   dtype: FloatDType;
-  /** GPU tensors by canonical name; conv weights in (kt, kh, kw, C_in, C_out) layout. */
+  /**
+   * GPU tensors by canonical name, in kernel layouts: Linear weights transposed to (in, out)
+   * (so y = x · W), conv weights (kt, kh, kw, C_in, C_out); plus the stacked
+   * 'adaln_lora.downs' (D, L·r) and 'adaln_lora.ups' (L, 6D, r) or 'adaln.stacked.*'.
+   */
   gpu: Map<string, Tensor>;
   /** Host copies: position tables, class table. */
   host: Map<string, Float32Array>;
@@ -100,6 +104,10 @@ export function uploadWeights(
   const put = (name: string, data: Float32Array, shape: number[]): void => {
     gpu.set(name, ctx.uploadWeight(data, shape, dtype, name));
   };
+  /** A PyTorch Linear weight [out, in] uploaded as (in, out). */
+  const putLinear = (name: string, data: Float32Array, out: number, inn: number): void => {
+    put(name, transpose(data, out, inn), [inn, out]);
+  };
   const d = config.denoiser;
   for (const s of specs) {
     const v = values.get(s.name)!;
@@ -131,6 +139,10 @@ export function uploadWeights(
       put(s.name, w, [kt, kh, kw, ci, co]);
       continue;
     }
+    if (s.shape.length === 2 && s.role === 'weight') {
+      putLinear(s.name, v, s.shape[0]!, s.shape[1]!);
+      continue;
+    }
     put(s.name, v, s.shape);
   }
   if (opts.needEncoder) {
@@ -152,8 +164,8 @@ export function uploadWeights(
       }
       bf[o] = (b[o]! - mean[o]!) / std[o]!;
     }
-    // A 1×1×1 conv is a matmul over pixels with the [C_out, C_in] weight (transB).
-    put('encoder.conv_out.weight', wf, [co, ci]);
+    // A 1×1×1 conv is a matmul over pixels with the weight as (C_in, C_out).
+    putLinear('encoder.conv_out.weight', wf, co, ci);
     put('encoder.conv_out.bias', bf, [co]);
   }
   if (d.adaln === 'lora') {
@@ -165,7 +177,7 @@ export function uploadWeights(
       downs.set(values.get(`blocks.${i}.adaln_lora.down.weight`)!, i * r * D);
       ups.set(values.get(`blocks.${i}.adaln_lora.up.weight`)!, i * 6 * D * r);
     }
-    put('adaln_lora.downs', downs, [d.layers * r, D]);
+    putLinear('adaln_lora.downs', downs, d.layers * r, D);
     put('adaln_lora.ups', ups, [d.layers, 6 * D, r]);
   } else {
     const D = d.width;
@@ -175,7 +187,7 @@ export function uploadWeights(
       w.set(values.get(`blocks.${i}.adaln.weight`)!, i * 6 * D * D);
       b.set(values.get(`blocks.${i}.adaln.bias`)!, i * 6 * D);
     }
-    put('adaln.stacked.weight', w, [d.layers * 6 * D, D]);
+    putLinear('adaln.stacked.weight', w, d.layers * 6 * D, D);
     put('adaln.stacked.bias', b, [d.layers * 6 * D]);
   }
   return {
@@ -192,6 +204,17 @@ export function uploadWeights(
       gpu.clear();
     },
   };
+}
+
+/** Transposes a row-major (rows, cols) matrix. */
+export function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      out[c * rows + r] = w[r * cols + c]!;
+    }
+  }
+  return out;
 }
 
 /** Seeded random values for one canonical tensor (`walt init`). */

@@ -49,3 +49,34 @@ describe('WGSL preprocessor', () => {
     expect(() => preprocess('cycle.wgsl', files, {})).toThrow(/cycle/);
   });
 });
+
+describe('#unroll', () => {
+  const files = {
+    'u.wgsl': [
+      '#unroll i 0 N',
+      '#unroll j 0 2',
+      'acc[i * 2 + j] = x[i] * b_j;',
+      '#endunroll',
+      '#endunroll',
+      'done;',
+    ].join('\n'),
+    'bad.wgsl': '#unroll i 0 Q\nx;\n#endunroll',
+  };
+  it('repeats bodies with the variable replaced, nested, and maps lines back', () => {
+    const r = preprocess('u.wgsl', files, { N: 2 });
+    const code = r.code.split('\n').filter((l) => l.trim() !== '');
+    expect(code).toEqual([
+      'acc[0 * 2 + 0] = x[0] * b_0;',
+      'acc[0 * 2 + 1] = x[0] * b_1;',
+      'acc[1 * 2 + 0] = x[1] * b_0;',
+      'acc[1 * 2 + 1] = x[1] * b_1;',
+      'done;',
+    ]);
+    const lines = r.code.split('\n');
+    expect(r.lineMap[lines.indexOf('acc[1 * 2 + 1] = x[1] * b_1;')]).toEqual({ file: 'u.wgsl', line: 3 });
+    expect(r.lineMap[lines.indexOf('done;')]).toEqual({ file: 'u.wgsl', line: 6 });
+  });
+  it('needs integer bounds', () => {
+    expect(() => preprocess('bad.wgsl', files, {})).toThrow(/not an integer/);
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { conv3d, convWeightToKernelLayout, tolerance, type Stride3 } from '../../src/kernels/conv3d.js';
+import type { MatmulTile } from '../../src/kernels/matmul.js';
 import { conv3dRef } from '../../src/ref/conv3d.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
@@ -18,33 +19,42 @@ const CASES: Case[] = [
   { T: 2, H: 9, W: 5, Ci: 5, Co: 3, k: [3, 3, 3], stride: [1, 2, 2] },
 ];
 
+// Both thread mappings, with small tiles so that tiles and their tails are exercised.
+const TILES: MatmulTile[] = [
+  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
+  { kind: 'subgroup', TM: 3, CV: 2, SG: 8 },
+  { kind: 'portable', TM: 4, TN: 2, WG: 8 },
+];
+
 describe('conv3d (causal, channels-last)', () => {
   for (const c of CASES) {
-    it(`${c.T}x${c.H}x${c.W}x${c.Ci} -> ${c.Co}, k ${c.k.join('x')}, stride ${c.stride.join(',')}`, async () => {
-      const ctx = await gpu();
-      const rng = new Rng(c.T * 31 + c.H * 7 + c.Ci);
-      const x = rng.normals(c.T * c.H * c.W * c.Ci);
-      const wShape = [c.Co, c.Ci, ...c.k] as [number, number, number, number, number];
-      const w = rng.normals(
-        wShape.reduce((p, q) => p * q),
-        0.2,
-      );
-      const bias = rng.normals(c.Co);
-      const ref = conv3dRef(x, [c.T, c.H, c.W, c.Ci], w, wShape, c.stride, bias);
-      const res = rng.normals(ref.out.length);
-      const [plain, withRes] = await ctx.scope(() => {
-        const tx = ctx.upload(x, [c.T, c.H, c.W, c.Ci]);
-        const tw = ctx.upload(convWeightToKernelLayout(w, wShape), [...c.k, c.Ci, c.Co]);
-        const tb = ctx.upload(bias, [c.Co]);
-        return Promise.all([
-          conv3d(ctx, tx, tw, { stride: c.stride, bias: tb }).read(),
-          conv3d(ctx, tx, tw, { stride: c.stride, residual: ctx.upload(res, ref.shape) }).read(),
-        ]);
+    for (const tile of TILES) {
+      it(`${c.T}x${c.H}x${c.W}x${c.Ci} -> ${c.Co}, k ${c.k.join('x')}, stride ${c.stride.join(',')}, ${tile.kind} TM${tile.TM}`, async () => {
+        const ctx = await gpu();
+        const rng = new Rng(c.T * 31 + c.H * 7 + c.Ci);
+        const x = rng.normals(c.T * c.H * c.W * c.Ci);
+        const wShape = [c.Co, c.Ci, ...c.k] as [number, number, number, number, number];
+        const w = rng.normals(
+          wShape.reduce((p, q) => p * q),
+          0.2,
+        );
+        const bias = rng.normals(c.Co);
+        const ref = conv3dRef(x, [c.T, c.H, c.W, c.Ci], w, wShape, c.stride, bias);
+        const res = rng.normals(ref.out.length);
+        const [plain, withRes] = await ctx.scope(() => {
+          const tx = ctx.upload(x, [c.T, c.H, c.W, c.Ci]);
+          const tw = ctx.upload(convWeightToKernelLayout(w, wShape), [...c.k, c.Ci, c.Co]);
+          const tb = ctx.upload(bias, [c.Co]);
+          return Promise.all([
+            conv3d(ctx, tx, tw, { stride: c.stride, bias: tb, tile }).read(),
+            conv3d(ctx, tx, tw, { stride: c.stride, residual: ctx.upload(res, ref.shape), tile }).read(),
+          ]);
+        });
+        expectClose(plain, ref.out, tolerance.f32, 'conv', ref.shape);
+        const refRes = conv3dRef(x, [c.T, c.H, c.W, c.Ci], w, wShape, c.stride, undefined, res);
+        expectClose(withRes, refRes.out, tolerance.f32, 'conv+res', ref.shape);
       });
-      expectClose(plain, ref.out, tolerance.f32, 'conv', ref.shape);
-      const refRes = conv3dRef(x, [c.T, c.H, c.W, c.Ci], w, wShape, c.stride, undefined, res);
-      expectClose(withRes, refRes.out, tolerance.f32, 'conv+res', ref.shape);
-    });
+    }
   }
 
   it('latent frame 0 depends only on input frame 0 (causality)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, tolerance, type Activation } from '../../src/kernels/matmul.js';
+import { matmul, tolerance, type Activation, type MatmulTile } from '../../src/kernels/matmul.js';
 import { matmulRef } from '../../src/ref/matmul.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
@@ -17,15 +17,24 @@ const SHAPES: [number, number, number][] = [
   [3, 130, 257],
 ];
 
+// Both thread mappings, with small tiles so that tiles and their tails are exercised.
+const TILES: MatmulTile[] = [
+  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
+  { kind: 'subgroup', TM: 3, CV: 2, SG: 8 },
+  { kind: 'portable', TM: 4, TN: 2, WG: 8 },
+];
+
 describe('matmul f32', () => {
   for (const [M, N, K] of SHAPES) {
-    for (const [transA, transB] of [
-      [false, false],
-      [false, true],
-      [true, false],
-      [true, true],
+    for (const [transA, transB, tile] of [
+      [false, false, TILES[0]!],
+      [false, true, TILES[1]!],
+      [true, false, TILES[2]!],
+      [true, true, TILES[0]!],
+      [false, false, TILES[2]!],
+      [false, false, TILES[1]!],
     ] as const) {
-      it(`${M}x${N}x${K} transA=${transA} transB=${transB}`, async () => {
+      it(`${M}x${N}x${K} transA=${transA} transB=${transB} ${tile.kind} TM${tile.TM}`, async () => {
         const ctx = await gpu();
         const rng = new Rng(M * 1000 + N * 10 + K);
         const a = rng.normals(M * K);
@@ -33,7 +42,7 @@ describe('matmul f32', () => {
         const got = await ctx.scope(() => {
           const ta = ctx.upload(a, transA ? [K, M] : [M, K]);
           const tb = ctx.upload(b, transB ? [N, K] : [K, N]);
-          return matmul(ctx, ta, tb, { transA, transB }).read();
+          return matmul(ctx, ta, tb, { transA, transB, tile }).read();
         });
         expectClose(got, matmulRef({ a, b, m: M, n: N, k: K, transA, transB }), tolerance.f32, 'C', [M, N]);
       });
