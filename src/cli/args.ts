@@ -20,7 +20,7 @@ export function parse(
       allowPositionals,
       strict: true,
     });
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+    return { values: r.values, positionals: r.positionals };
   } catch (e) {
     throw new UsageError(`walt ${command}: ${e instanceof Error ? e.message : String(e)} (see walt ${command} --help)`);
   }
