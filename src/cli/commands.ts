@@ -1,5 +1,6 @@
 // Sub-command dispatch.
 import { UsageError } from './args.js';
+import { BENCH_HELP, benchCommand } from './bench-cmds.js';
 import { INFO_HELP, infoCommand } from './info.js';
 import { FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     summary: 'one clip through the model; writes latent, blocks, v_pred',
     help: FORWARD_HELP,
   },
+  bench: { run: benchCommand, summary: 'benchmarks: matmul (with tfjs/onnxruntime peers)', help: BENCH_HELP },
 };
 
 export function usage(): string {

@@ -82,6 +82,7 @@ export class GpuContext implements TensorHost {
   };
   /** Grouping tag recorded with each dispatch's timestamp (model code sets it per layer). */
   tag = '';
+  private tuning: Record<string, Record<string, Record<string, number>>>;
 
   private gpu: GPU | null;
   private encoder: GPUCommandEncoder | null = null;
@@ -119,7 +120,7 @@ export class GpuContext implements TensorHost {
   ) {
     this.gpu = gpu;
     this.debug = process.env.WALT_DEBUG === '1' || process.env.WEBGPU_DEBUG === '1';
-    const tuning = opts.tuning ?? {};
+    this.tuning = opts.tuning ?? {};
     const features = device.features;
     this.caps = {
       limits: device.limits,
@@ -127,7 +128,7 @@ export class GpuContext implements TensorHost {
       subgroups: features.has('subgroups'),
       subgroupSize: adapter.subgroupMinSize || 32,
       isSoftware: adapter.isSoftware,
-      tuned: (family, cls) => tuning[family]?.[cls],
+      tuned: (family, cls) => this.tuning[family]?.[cls],
     };
     this.pool = new BufferPool(device, opts.poolCapBytes);
     this.maxDispatches = opts.maxDispatchesPerFlush ?? 256;
@@ -416,6 +417,11 @@ export class GpuContext implements TensorHost {
         t.dispose();
       }
     }
+  }
+
+  /** Installs tuned override values (src/gpu/autotune.ts); later pipelines use them. */
+  setTuning(table: Record<string, Record<string, Record<string, number>>>): void {
+    this.tuning = table;
   }
 
   /** Counters of the pool (bytes, live tensors, hits/misses). */

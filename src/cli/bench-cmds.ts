@@ -1,0 +1,102 @@
+// walt bench <matmul|…>: benchmarks, JSON lines on stdout with --json, a markdown table otherwise.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchMatmul } from '../../bench/matmul.js';
+import { markdownTable, printJsonRow, type Row } from '../../bench/harness.js';
+import { loadOrTune } from '../gpu/autotune.js';
+import { GpuContext } from '../gpu/context.js';
+import { parseFloatDType } from '../tensor/dtype.js';
+import { flag, int, intList, optStr, parse, str, UsageError } from './args.js';
+
+export const BENCH_HELP = `walt bench <matmul> [options]
+
+walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
+                  [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
+                  [--out DIR] [--adapter NAME]
+  M=N=K products through walt and, in the same process on the same adapter, the peers.
+  Every result is checked against f64 CPU values before its time counts (ok, err).
+  Rows: impl, m, n, k, dtype, ms (median wall, submit → done), gpu_ms (timestamps), gflops, ok,
+  err, adapter, software, first_ms (cold, compilation included), reps, variant, date, commit.
+  --out DIR also writes DIR/matmul-<dtype>-<date>.jsonl and .md.
+`;
+
+const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
+
+async function openBenchContext(adapter: string | undefined): Promise<GpuContext> {
+  const ctx = await GpuContext.create(adapter ? { adapter } : {});
+  if (ctx.adapter.isSoftware) {
+    process.stderr.write(
+      `walt bench: ${ctx.adapter.name} is a SOFTWARE adapter: rows are marked software: true; compare implementations only within this run.\n`,
+    );
+  }
+  const t = await loadOrTune(ctx, { log: (s) => process.stderr.write(`  tune: ${s}\n`) });
+  process.stderr.write(`walt bench: tuning ${t.tuned ? 'written to' : 'from'} ${t.path}\n`);
+  return ctx;
+}
+
+function writeResults(dir: string | undefined, name: string, rows: Row[], columns: string[]): void {
+  if (!dir) {
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
+  writeFileSync(join(dir, `${name}-${stamp}.jsonl`), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(join(dir, `${name}-${stamp}.md`), markdownTable(rows, columns));
+  process.stderr.write(`walt bench: wrote ${join(dir, `${name}-${stamp}.{jsonl,md}`)}\n`);
+}
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === undefined || what === '--help' || what === '-h') {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  switch (what) {
+    case 'matmul': {
+      const { values } = parse('bench matmul', rest, {
+        sizes: { type: 'string' },
+        dtype: { type: 'string' },
+        json: { type: 'boolean' },
+        peers: { type: 'string' },
+        'min-time-ms': { type: 'string' },
+        out: { type: 'string' },
+        adapter: { type: 'string' },
+      });
+      if (flag(values, 'help')) {
+        process.stdout.write(BENCH_HELP);
+        return 0;
+      }
+      const sizes = intList(str(values, 'sizes', '256,512,1024,2048'), 'sizes');
+      if (sizes.some((s) => s < 1)) {
+        throw new UsageError('--sizes must be positive integers');
+      }
+      const dtype = parseFloatDType(str(values, 'dtype', 'f32'));
+      const peersArg = str(values, 'peers', 'tfjs-webgpu,ort-webgpu,ort-cpu');
+      const peers = peersArg === 'none' ? [] : peersArg.split(',').filter(Boolean);
+      const json = flag(values, 'json');
+      const ctx = await openBenchContext(optStr(values, 'adapter'));
+      try {
+        if (dtype === 'f16' && !ctx.caps.f16) {
+          throw new UsageError(`--dtype f16: ${ctx.adapter.name} has no shader-f16`);
+        }
+        const rows = await benchMatmul(ctx, {
+          sizes,
+          dtype,
+          peers,
+          minTimeMs: int(values, 'min-time-ms', 1500, 0),
+          onRow: (r) => (json ? printJsonRow(r) : undefined),
+          log: (s) => process.stderr.write(`walt bench: ${s}\n`),
+        });
+        if (!json) {
+          process.stdout.write(markdownTable(rows, MATMUL_COLUMNS));
+        }
+        writeResults(optStr(values, 'out'), `matmul-${dtype}`, rows, MATMUL_COLUMNS);
+      } finally {
+        await ctx.close();
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown bench '${what}' (matmul)`);
+  }
+}
