@@ -1,6 +1,16 @@
 // Sub-command dispatch.
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand } from './bench-cmds.js';
+import {
+  EXTRACT_HELP,
+  extractCommand,
+  MERGE_HELP,
+  mergeCommand,
+  PCA_HELP,
+  pcaCommand,
+  SAMPLE_HELP,
+  sampleCommand,
+} from './extract-cmds.js';
 import { INFO_HELP, infoCommand } from './info.js';
 import { FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
 
@@ -16,6 +26,14 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     summary: 'one clip through the model; writes latent, blocks, v_pred',
     help: FORWARD_HELP,
   },
+  extract: {
+    run: extractCommand,
+    summary: 'features over videos, images and .npy clips (resumable, shardable)',
+    help: EXTRACT_HELP,
+  },
+  merge: { run: mergeCommand, summary: 'join the manifests of shard runs', help: MERGE_HELP },
+  pca: { run: pcaCommand, summary: "a PCA picture (PNG) of one clip's features", help: PCA_HELP },
+  sample: { run: sampleCommand, summary: 'make a small sample collection with ffmpeg', help: SAMPLE_HELP },
   bench: { run: benchCommand, summary: 'benchmarks: matmul (with tfjs/onnxruntime peers)', help: BENCH_HELP },
 };
 

@@ -124,7 +124,7 @@ export function denoise(ctx: GpuContext, W: ModelWeights, zt: Tensor, opts: Deno
       label: 'patch_embed',
     });
     const pos = ctx.upload(positionTable(W, T), [N, D], dtype, 'pos');
-    let x = add(ctx, x0, pos, { inner: N * D, outer: N * D });
+    let x = add(ctx, x0, pos, { inner: N * D, outer: B * N * D }); // the same table for every sample
 
     // Conditioning: c = t_embedder(t) + y_embedder[class]; u = silu(c).
     ctx.tag = 'denoiser.cond';

@@ -1,0 +1,184 @@
+// The GPU part of feature extraction: for a batch of clips of one shape, encode each clip once,
+// noise its latent to every requested t with the item's own noise (a function of the noise seed
+// and the item's source path, so any run or shard gives the same ε), run one batched denoiser
+// pass per t up to the deepest requested block, pool on the GPU and read back.
+import type { GpuContext } from '../gpu/context.js';
+import { axpby } from '../kernels/elementwise.js';
+import { reduceAxis } from '../kernels/reduce.js';
+import { denoise } from '../model/denoiser.js';
+import { encode, latentShapeOf, padPixels } from '../model/encoder.js';
+import { noiseCoefficients } from '../model/schedule.js';
+import type { ModelWeights } from '../model/weights.js';
+import type { FloatDType } from '../tensor/dtype.js';
+import { fromF16Array, toF16Array } from '../tensor/f16.js';
+import { ShapeError } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { hashString, Rng } from '../util/rng.js';
+
+export type Pool = 'none' | 'space' | 'time' | 'spacetime';
+
+export interface FeatureOptions {
+  /** Diffusion steps (each gets one denoiser pass). */
+  ts: readonly number[];
+  /** 1-based blocks to keep. */
+  blocks: readonly number[];
+  noiseSeed: number;
+  /** Class row (default: the null class). */
+  classIndex?: number;
+  pool: Pool;
+  /** Storage dtype of the returned features. */
+  outDtype: FloatDType;
+}
+
+export interface ClipInput {
+  /** Stable identity of the item (its source path as found): seeds its noise. */
+  source: string;
+  /** (T, H, W, 3) in [0, 1]. */
+  pixels: Float32Array;
+  shape: readonly [number, number, number, number];
+}
+
+export interface FeatureTensor {
+  shape: number[];
+  /** f32 values, or f16 bits when outDtype is f16. */
+  data: Float32Array | Uint16Array;
+  dtype: FloatDType;
+}
+
+/** Feature tensor name inside a clip's group: `t200/block.16`. */
+export function featureName(t: number, block: number): string {
+  return `t${t}/block.${block}`;
+}
+
+/** ε for an item: N(0, I) of the latent's size from (seed, hash(source)). */
+export function itemNoise(source: string, n: number, seed: number): Float32Array {
+  return new Rng(seed, hashString(source)).normals(n);
+}
+
+/** Pooled shape of a block output (T', h, w, D). */
+export function pooledShape(pool: Pool, [T, h, w, D]: readonly number[]): number[] {
+  switch (pool) {
+    case 'none':
+      return [T!, h!, w!, D!];
+    case 'space':
+      return [T!, D!];
+    case 'time':
+      return [h!, w!, D!];
+    case 'spacetime':
+      return [D!];
+  }
+}
+
+function poolTensor(ctx: GpuContext, x: Tensor, pool: Pool, outDtype: FloatDType): Tensor {
+  const [B, T, h, w, D] = x.shape as [number, number, number, number, number];
+  switch (pool) {
+    case 'none':
+      return x;
+    case 'space':
+      return reduceAxis(ctx, x, B * T, h * w, D, { dtype: outDtype });
+    case 'time':
+      return reduceAxis(ctx, x, B, T, h * w * D, { dtype: outDtype });
+    case 'spacetime':
+      return reduceAxis(ctx, x, B, T * h * w, D, { dtype: outDtype });
+  }
+}
+
+/**
+ * Features of a batch of clips with the same shape. Returns, per clip, the tensors
+ * `t<t>/block.<l>` (shape per `pooledShape`). Pixel clips of 1 frame take the identity path in
+ * spatiotemporal layers (a video model's image input, spec §4.5).
+ */
+export async function clipFeatures(
+  ctx: GpuContext,
+  W: ModelWeights,
+  clips: readonly ClipInput[],
+  o: FeatureOptions,
+): Promise<Map<string, FeatureTensor>[]> {
+  if (clips.length === 0) {
+    return [];
+  }
+  const shape = clips[0]!.shape;
+  for (const c of clips) {
+    if (c.shape.join() !== shape.join()) {
+      throw new ShapeError(
+        `clipFeatures: a batch needs one clip shape; got ${c.shape.join('x')} and ${shape.join('x')}`,
+      );
+    }
+  }
+  const [T, H, Wd] = shape;
+  const lat = latentShapeOf(W.config, T, H, Wd);
+  const latN = lat.reduce((a, b) => a * b);
+  const B = clips.length;
+  const d = W.config.denoiser;
+  const classIndex = o.classIndex ?? d.numClasses;
+  const out = clips.map(() => new Map<string, FeatureTensor>());
+  await ctx.scope(async () => {
+    // Encode each clip once into one (B, T', h, w, c) latent tensor.
+    const z0 = ctx.empty([B, ...lat], W.dtype, 'latents');
+    for (let b = 0; b < B; b++) {
+      ctx.scope(() => {
+        const px = ctx.upload(padPixels(clips[b]!.pixels), [T, H, Wd, 4], W.dtype, 'pixels');
+        const z = encode(ctx, W, px);
+        ctx.copy(z, z0, 0, b * z.byteLength);
+      });
+    }
+    const eps = new Float32Array(B * latN);
+    clips.forEach((c, b) => eps.set(itemNoise(c.source, latN, o.noiseSeed), b * latN));
+    const epsT = ctx.upload(eps, [B, ...lat], W.dtype, 'noise');
+    for (const t of o.ts) {
+      await ctx.scope(async () => {
+        const { signal, noise } = noiseCoefficients(t);
+        const zt = axpby(ctx, signal, z0, noise, epsT);
+        const r = denoise(ctx, W, zt, {
+          t: clips.map(() => t),
+          classes: clips.map(() => classIndex),
+          taps: o.blocks,
+          final: false,
+        });
+        for (const l of o.blocks) {
+          const x = r.taps.get(l)!;
+          const pooled = poolTensor(ctx, x, o.pool, o.outDtype);
+          const per = pooled.numel / B;
+          const perShape = pooledShape(o.pool, x.shape.slice(1));
+          const raw = await pooled.readRaw();
+          const srcF16 = pooled.dtype === 'f16';
+          const bytes = srcF16 ? 2 : 4;
+          for (let b = 0; b < B; b++) {
+            const slice = raw.slice(b * per * bytes, (b + 1) * per * bytes);
+            const data = srcF16 ? new Uint16Array(slice) : new Float32Array(slice);
+            out[b]!.set(featureName(t, l), convertFeature(data, o.outDtype === 'f16', perShape));
+          }
+        }
+      });
+    }
+  });
+  return out;
+}
+
+/** Converts read-back values (f32, or f16 bits) to the storage dtype. */
+function convertFeature(data: Float32Array | Uint16Array, wantF16: boolean, shape: number[]): FeatureTensor {
+  if (data instanceof Uint16Array) {
+    return wantF16 ? { shape, data, dtype: 'f16' } : { shape, data: fromF16Array(data), dtype: 'f32' };
+  }
+  return wantF16 ? { shape, data: toF16Array(data), dtype: 'f16' } : { shape, data, dtype: 'f32' };
+}
+
+/**
+ * Linear temporal resampling with half-pixel centres, clamped at the ends (spec §6, OC25):
+ * out[f] = (1−w)·x[⌊s⌋] + w·x[min(⌊s⌋+1, T−1)], s = clamp((f+0.5)·T/F − 0.5, 0, T−1).
+ * x is (T, …) f32; returns (F, …).
+ */
+export function resampleTime(x: Float32Array, T: number, F: number): Float32Array {
+  const per = x.length / T;
+  const out = new Float32Array(F * per);
+  for (let f = 0; f < F; f++) {
+    const s = Math.min(Math.max(((f + 0.5) * T) / F - 0.5, 0), T - 1);
+    const i0 = Math.floor(s);
+    const i1 = Math.min(i0 + 1, T - 1);
+    const w = s - i0;
+    for (let j = 0; j < per; j++) {
+      out[f * per + j] = (1 - w) * x[i0 * per + j]! + w * x[i1 * per + j]!;
+    }
+  }
+  return out;
+}
