@@ -39,7 +39,7 @@ centre-crop to the config's resolution, encode, noise to each --t, one denoiser 
   --shard i/N          0-based shard of the inputs (default: JOB_COMPLETION_INDEX with --shards N or
                        WALT_SHARDS, or SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1)
   --shards N           shard count for JOB_COMPLETION_INDEX
-  --shard-size-mb 1024 feature shard size      --retry-errors  redo inputs that failed before
+  --shard-size-mb 1024 feature shard size (0: one item per shard)   --retry-errors  redo failed inputs
   --workers N          parallel decoders (ffmpeg processes; default min(4, cores))
   --adapter NAME       WebGPU adapter
 
@@ -205,7 +205,7 @@ export async function extractCommand(argv: string[]): Promise<number> {
     ...(classIndex !== undefined ? { classIndex } : {}),
     ...(batch ? { batch } : {}),
     retryErrors: flag(values, 'retry-errors'),
-    shardBytes: int(values, 'shard-size-mb', 1024, 1) * 2 ** 20,
+    shardBytes: int(values, 'shard-size-mb', 1024, 0) * 2 ** 20,
     ...(concurrency ? { concurrency } : {}),
     ...(wu ? { workerUrl: wu } : {}),
     ...(adapter ? { adapter } : {}),

@@ -283,7 +283,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       summary.phases.write! += (performance.now() - w0) / 1000;
     };
 
-    const emit = (item: InputItem, clip: Clip, feats: Map<string, FeatureTensor>): void => {
+    const emit = async (item: InputItem, clip: Clip, feats: Map<string, FeatureTensor>): Promise<void> => {
       const key = itemKey(item.source);
       const { shard, tensors } = writer.add({ key, tensors: feats });
       pendingLines.push({
@@ -299,6 +299,9 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       });
       summary.ok++;
       frames += clip.shape[0];
+      if (writer.full) {
+        await flush();
+      }
     };
 
     // Post-processing on the host: temporal resampling (then pooling, which needs the full time axis).
@@ -321,6 +324,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
 
     const runBatch = async (batch: { item: InputItem; clip: Clip }[]): Promise<void> => {
       const g0 = performance.now();
+      const writeBefore = summary.phases.write!;
       if (imageModel && o.frames === 'independent') {
         // Each frame is its own 1-frame image (as the image model was trained).
         for (const { item, clip } of batch) {
@@ -357,7 +361,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
             const pooled = poolCpu(t.data as Float32Array, t.shape, o.pool);
             merged.set(name, stored(pooled.data, pooled.shape, o.dtype));
           }
-          emit(item, clip, merged);
+          await emit(item, clip, merged);
         }
       } else {
         const feats = await clipFeatures(
@@ -373,14 +377,14 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
             outDtype: gpuDtype,
           },
         );
-        batch.forEach(({ item, clip }, i) => emit(item, clip, finish(feats[i]!)));
+        for (const [i, { item, clip }] of batch.entries()) {
+          await emit(item, clip, finish(feats[i]!));
+        }
       }
-      summary.phases.gpu! += (performance.now() - g0) / 1000;
+      // Shard writes inside this batch are counted under 'write'.
+      summary.phases.gpu! += (performance.now() - g0) / 1000 - (summary.phases.write! - writeBefore);
       done += batch.length;
       bar.update(done + summary.errors);
-      if (writer.full) {
-        await flush();
-      }
     };
 
     let batch: { item: InputItem; clip: Clip }[] = [];

@@ -2,7 +2,7 @@
 // and renamed, so a shard on disk is always complete.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSafetensors } from '../io/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { fromF16Array } from '../tensor/f16.js';
 import type { FeatureTensor } from './features.js';
 import type { TensorInfo } from './manifest.js';
@@ -64,12 +64,12 @@ export class ShardWriter {
     }
     const name = this.currentName;
     const tensors = this.items.flatMap((it) =>
-      [...it.tensors].map(([n, t]) => ({
+      [...it.tensors].map(([n, t]): TensorToWrite => ({
         name: `${it.key}/${n}`,
         shape: t.shape,
         // F16 features are stored as F16: the writer converts f32 values, so widen the bits first.
         data: t.dtype === 'f16' ? fromF16Array(t.data as Uint16Array) : (t.data as Float32Array),
-        dtype: (t.dtype === 'f16' ? 'F16' : 'F32'),
+        dtype: t.dtype === 'f16' ? 'F16' : 'F32',
       })),
     );
     await writeSafetensors(join(this.dir, name), tensors, meta);
