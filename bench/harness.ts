@@ -24,8 +24,16 @@ export function gitCommit(): string {
   if (commitCache === null) {
     try {
       const here = dirname(fileURLToPath(import.meta.url));
-      commitCache = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      commitCache = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+        cwd: here,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
+      const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd: here,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim();
       if (dirty) {
         commitCache += '-dirty';
       }
@@ -123,7 +131,13 @@ export function printJsonRow(row: Row): void {
 
 export function markdownTable(rows: readonly Row[], columns: readonly string[]): string {
   const fmt = (v: Row[string] | undefined): string =>
-    v === undefined || v === null ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
+    v === undefined || v === null
+      ? ''
+      : typeof v === 'number'
+        ? Number.isInteger(v)
+          ? String(v)
+          : v.toPrecision(4)
+        : String(v);
   const lines = [`| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`];
   for (const r of rows) {
     lines.push(`| ${columns.map((c) => fmt(r[c])).join(' | ')} |`);

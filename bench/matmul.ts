@@ -22,7 +22,14 @@ export interface MatmulBenchOptions {
 export const OK_TOLERANCE = { f32: 1e-4, f16: 2e-2 } as const;
 
 /** f64 reference at `count` sampled entries of C = A·B. */
-function sampleReference(a: Float32Array, b: Float32Array, m: number, n: number, k: number, count: number): Map<number, number> {
+function sampleReference(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  count: number,
+): Map<number, number> {
   const rng = new Rng(m * 31 + n, 99);
   const out = new Map<number, number>();
   const picks: [number, number][] = [
@@ -109,7 +116,9 @@ export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promi
       for (const p of peers) {
         const bytes = Math.max(m * k, k * n, m * n) * (o.dtype === 'f16' ? 2 : 4);
         if (bytes > limit && p.impl !== 'ort-cpu') {
-          o.log(`${p.impl} ${s}³ skipped: a ${bytes}-byte operand exceeds the ${limit}-byte binding limit (peers fail silently there)`);
+          o.log(
+            `${p.impl} ${s}³ skipped: a ${bytes}-byte operand exceeds the ${limit}-byte binding limit (peers fail silently there)`,
+          );
           continue;
         }
         try {

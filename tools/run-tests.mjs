@@ -7,7 +7,14 @@ const out = '.test-results.json';
 rmSync(out, { force: true });
 const r = spawnSync(
   process.execPath,
-  ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...process.argv.slice(2)],
+  [
+    'node_modules/vitest/vitest.mjs',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile=${out}`,
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit', env: { XDG_RUNTIME_DIR: '/tmp', ...process.env } },
 );
 if (existsSync(out)) {

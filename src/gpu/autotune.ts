@@ -67,7 +67,13 @@ export function candidateTiles(ctx: GpuContext): MatmulTile[] {
 }
 
 /** Times one tile on an (n × n × n) product: median of `reps` after a warm-up (which compiles). */
-async function timeTile(ctx: GpuContext, tile: MatmulTile, dtype: FloatDType, n: number, reps: number): Promise<number> {
+async function timeTile(
+  ctx: GpuContext,
+  tile: MatmulTile,
+  dtype: FloatDType,
+  n: number,
+  reps: number,
+): Promise<number> {
   const rng = new Rng(7);
   return ctx.scope(async () => {
     const a = ctx.upload(rng.normals(n * n), [n, n], dtype);
@@ -124,7 +130,9 @@ export async function loadOrTune(
       }
       try {
         const ms = await timeTile(ctx, tile, dtype, n, 5);
-        say(`matmul ${dtype} ${n}³ ${tileName(tile)}: ${ms.toFixed(1)} ms (${((2 * n ** 3) / ms / 1e6).toFixed(2)} GFLOP/s)`);
+        say(
+          `matmul ${dtype} ${n}³ ${tileName(tile)}: ${ms.toFixed(1)} ms (${((2 * n ** 3) / ms / 1e6).toFixed(2)} GFLOP/s)`,
+        );
         if (!best || ms < best.ms) {
           best = { tile, ms };
         }

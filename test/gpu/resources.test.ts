@@ -46,7 +46,10 @@ describe('resources', () => {
   });
 
   it('close() lets the process exit', () => {
-    const out = execFileSync(process.execPath, ['dist/cli.js', 'info', '--json'], { timeout: 60_000, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['dist/cli.js', 'info', '--json'], {
+      timeout: 60_000,
+      encoding: 'utf8',
+    });
     expect(out).toContain('"adapter"');
   });
 });
