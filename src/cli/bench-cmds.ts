@@ -2,13 +2,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchMatmul } from '../../bench/matmul.js';
+import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
+import { loadConfig } from '../model/config.js';
 import { markdownTable, printJsonRow, type Row } from '../../bench/harness.js';
 import { loadOrTune } from '../gpu/autotune.js';
 import { GpuContext } from '../gpu/context.js';
 import { parseFloatDType } from '../tensor/dtype.js';
 import { flag, int, intList, optStr, parse, str, UsageError } from './args.js';
 
-export const BENCH_HELP = `walt bench <matmul> [options]
+export const BENCH_HELP = `walt bench <matmul|model> [options]
 
 walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
                   [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
@@ -18,6 +20,14 @@ walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
   Rows: impl, m, n, k, dtype, ms (median wall, submit → done), gpu_ms (timestamps), gflops, ok,
   err, adapter, software, first_ms (cold, compilation included), reps, variant, date, commit.
   --out DIR also writes DIR/matmul-<dtype>-<date>.jsonl and .md.
+
+walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup N] [--reps N]
+                 [--torch] [--json] [--out DIR] [--adapter NAME]
+  ms per clip of the encoder and the denoiser apart (and together), GFLOP/s from the FLOPs of
+  spec §3.5/§4.12, peak GPU memory (weights + activations). Random weights. --torch adds the
+  PyTorch reference (tools/reference, /usr/bin/python3) on this machine. On a software adapter
+  the defaults are --warmup 0 --reps 1 (one L clip takes 15–30 minutes there: run it in the
+  background, e.g. nohup … &).
 `;
 
 const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
@@ -96,7 +106,54 @@ export async function benchCommand(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'model': {
+      const { values } = parse('bench model', rest, {
+        config: { type: 'string' },
+        dtype: { type: 'string' },
+        frames: { type: 'string' },
+        size: { type: 'string' },
+        warmup: { type: 'string' },
+        reps: { type: 'string' },
+        torch: { type: 'boolean' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        adapter: { type: 'string' },
+      });
+      if (flag(values, 'help')) {
+        process.stdout.write(BENCH_HELP);
+        return 0;
+      }
+      const config = loadConfig(str(values, 'config', 'L'));
+      if (values.frames !== undefined || values.size !== undefined) {
+        const size = int(values, 'size', config.pixels[1], 8);
+        config.pixels = [int(values, 'frames', config.pixels[0], 1), size, size];
+      }
+      const dtypes = str(values, 'dtype', 'f32,f16')
+        .split(',')
+        .map((d) => parseFloatDType(d));
+      const json = flag(values, 'json');
+      const ctx = await openBenchContext(optStr(values, 'adapter'));
+      try {
+        const soft = ctx.adapter.isSoftware;
+        const rows = await benchModel(ctx, {
+          config,
+          dtypes,
+          warmup: int(values, 'warmup', soft ? 0 : 1, 0),
+          reps: int(values, 'reps', soft ? 1 : 3, 1),
+          torch: flag(values, 'torch'),
+          onRow: (r) => (json ? printJsonRow(r) : undefined),
+          log: (m) => process.stderr.write(`walt bench: ${m}\n`),
+        });
+        if (!json) {
+          process.stdout.write(markdownTable(rows, MODEL_COLUMNS));
+        }
+        writeResults(optStr(values, 'out'), `model-${config.name}`, rows, MODEL_COLUMNS);
+      } finally {
+        await ctx.close();
+      }
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown bench '${what}' (matmul)`);
+      throw new UsageError(`unknown bench '${what}' (matmul, model)`);
   }
 }

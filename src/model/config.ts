@@ -165,7 +165,12 @@ export function validateConfig(c: WaltConfig, where = c.name): void {
       `${name} ${w.join('x')} does not tile the token grid ${tok.join('x')}`,
     );
   }
-  check(d.spatialWindow[0] === 1, where, 'the spatial window must be 1 frame deep');
+  const full = d.spatialWindow.every((x, i) => x === tok[i]);
+  check(
+    d.spatialWindow[0] === 1 || full,
+    where,
+    'the spatial window must be 1 frame deep (or the whole latent: full attention)',
+  );
 }
 
 /** Token grid (T', h/p, w/p). */
