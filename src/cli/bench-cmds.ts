@@ -1,8 +1,10 @@
 // walt bench <matmul|…>: benchmarks, JSON lines on stdout with --json, a markdown table otherwise.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
 import { benchMatmul } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
+import { KERNEL_COLUMNS, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
 import { loadConfig } from '../model/config.js';
 import { markdownTable, printJsonRow, type Row } from '../../bench/harness.js';
 import { loadOrTune } from '../gpu/autotune.js';
@@ -10,7 +12,7 @@ import { GpuContext } from '../gpu/context.js';
 import { parseFloatDType } from '../tensor/dtype.js';
 import { flag, int, intList, optStr, parse, str, UsageError } from './args.js';
 
-export const BENCH_HELP = `walt bench <matmul|model> [options]
+export const BENCH_HELP = `walt bench <matmul|model|kernels> [options]
 
 walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
                   [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
@@ -28,6 +30,10 @@ walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup
   PyTorch reference (tools/reference, /usr/bin/python3) on this machine. On a software adapter
   the defaults are --warmup 0 --reps 1 (one L clip takes 15–30 minutes there: run it in the
   background, e.g. nohup … &).
+
+walt bench kernels [--full] [--max-time-s 2] [--json] [--out DIR] [--adapter NAME]
+  Per-family microbenchmarks (benny): matmul, conv3d, attention in GFLOP/s; layernorm,
+  groupnorm, elementwise, softmax, reduce, patchify, adaln in GB/s. --full uses L-model sizes.
 `;
 
 const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
@@ -153,7 +159,96 @@ export async function benchCommand(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'kernels': {
+      const { values } = parse('bench kernels', rest, {
+        full: { type: 'boolean' },
+        'max-time-s': { type: 'string' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        adapter: { type: 'string' },
+      });
+      if (flag(values, 'help')) {
+        process.stdout.write(BENCH_HELP);
+        return 0;
+      }
+      const json = flag(values, 'json');
+      const ctx = await openBenchContext(optStr(values, 'adapter'));
+      try {
+        const rows = await benchKernels(ctx, {
+          full: flag(values, 'full'),
+          maxTimeS: int(values, 'max-time-s', 2, 0),
+          onRow: (r) => (json ? printJsonRow(r) : undefined),
+          log: (m) => process.stderr.write(`walt bench: ${m}\n`),
+        });
+        if (!json) {
+          process.stdout.write(markdownTable(rows, KERNELS_COLUMNS));
+        }
+        writeResults(optStr(values, 'out'), 'kernels', rows, KERNELS_COLUMNS);
+      } finally {
+        await ctx.close();
+      }
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown bench '${what}' (matmul, model)`);
+      throw new UsageError(`unknown bench '${what}' (matmul, model, kernels)`);
   }
+}
+
+export const PROFILE_HELP = `walt profile --config NAME [--windows 5x4x4,5x8x8,5x16x16,full] [--dtype f32|f16]
+             [--reps 3] [--no-encoder] [--json] [--out DIR] [--adapter NAME]
+
+1. One forward pass (encoder + denoiser) with a GPU timestamp around every dispatch, grouped by
+   kernel family (conv3d, groupnorm, matmul, attention, norms, elementwise) and by layer kind
+   (encoder, spatial, spatiotemporal, denoiser other).
+2. The window-size tradeoff of the W.A.L.T paper's Table 3b: for each spatiotemporal window
+   (windows that do not tile the latent are skipped), denoiser passes per second, relative to
+   full attention, attention's share of GPU time, FLOPs (spec §4.12), GFLOP/s, peak memory.
+Random weights. Tables on stdout (JSON lines with --json); --out DIR writes them with a chart.
+`;
+
+export async function profileCommand(argv: string[]): Promise<number> {
+  const { values } = parse('profile', argv, {
+    config: { type: 'string' },
+    windows: { type: 'string' },
+    dtype: { type: 'string' },
+    reps: { type: 'string' },
+    'no-encoder': { type: 'boolean' },
+    json: { type: 'boolean' },
+    out: { type: 'string' },
+    adapter: { type: 'string' },
+  });
+  if (flag(values, 'help')) {
+    process.stdout.write(PROFILE_HELP);
+    return 0;
+  }
+  const config = loadConfig(str(values, 'config', 'test-tiny'));
+  const json = flag(values, 'json');
+  const ctx = await openBenchContext(optStr(values, 'adapter'));
+  try {
+    if (!ctx.device.features.has('timestamp-query')) {
+      throw new UsageError(`${ctx.adapter.name} has no timestamp-query: per-kernel times are unavailable`);
+    }
+    const r = await runProfile(ctx, {
+      config,
+      dtype: parseFloatDType(str(values, 'dtype', 'f32')),
+      windows: str(values, 'windows', '5x4x4,5x8x8,5x16x16,full').split(','),
+      reps: int(values, 'reps', ctx.adapter.isSoftware ? 1 : 3, 1),
+      encoder: !flag(values, 'no-encoder'),
+      onRow: (row) => (json ? printJsonRow(row) : undefined),
+      log: (m) => process.stderr.write(`walt profile: ${m}\n`),
+    });
+    if (!json) {
+      process.stdout.write(
+        `## ${config.name}: GPU time per kernel family and layer kind\n\n${markdownTable(r.kernels, KERNEL_COLUMNS)}\n`,
+      );
+      process.stdout.write(
+        `## ${config.name}: window-size tradeoff (denoiser forward)\n\n${markdownTable(r.tradeoff, TRADEOFF_COLUMNS)}`,
+      );
+    }
+    writeResults(optStr(values, 'out'), `profile-${config.name}-kernels`, r.kernels, KERNEL_COLUMNS);
+    writeResults(optStr(values, 'out'), `profile-${config.name}-tradeoff`, r.tradeoff, TRADEOFF_COLUMNS);
+  } finally {
+    await ctx.close();
+  }
+  return 0;
 }

@@ -1,6 +1,6 @@
 // Sub-command dispatch.
 import { UsageError } from './args.js';
-import { BENCH_HELP, benchCommand } from './bench-cmds.js';
+import { BENCH_HELP, benchCommand, PROFILE_HELP, profileCommand } from './bench-cmds.js';
 import {
   EXTRACT_HELP,
   extractCommand,
@@ -34,6 +34,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   merge: { run: mergeCommand, summary: 'join the manifests of shard runs', help: MERGE_HELP },
   pca: { run: pcaCommand, summary: "a PCA picture (PNG) of one clip's features", help: PCA_HELP },
   sample: { run: sampleCommand, summary: 'make a small sample collection with ffmpeg', help: SAMPLE_HELP },
+  profile: { run: profileCommand, summary: 'per-kernel GPU times and the window-size tradeoff', help: PROFILE_HELP },
   bench: { run: benchCommand, summary: 'benchmarks: matmul (with tfjs/onnxruntime peers)', help: BENCH_HELP },
 };
 

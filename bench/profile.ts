@@ -1,0 +1,225 @@
+// walt profile: one forward with per-kernel GPU timestamps grouped by family and by layer kind,
+// and the window-size tradeoff of the W.A.L.T paper's Table 3b: for each spatiotemporal window,
+// denoiser forward passes per second, relative to full attention, attention's share of GPU
+// time, FLOPs (spec §4.12), GFLOP/s and peak memory.
+import type { GpuContext, ProfileRecord } from '../src/gpu/context.js';
+import { tokenGrid, withWindow, type Dims3, type WaltConfig } from '../src/model/config.js';
+import { denoise } from '../src/model/denoiser.js';
+import { encode, latentShapeOf, padPixels } from '../src/model/encoder.js';
+import { denoiserFlops } from '../src/model/flops.js';
+import { randomWeightValues, uploadWeights, type ModelWeights } from '../src/model/weights.js';
+import type { FloatDType } from '../src/tensor/dtype.js';
+import { Rng } from '../src/util/rng.js';
+import { benchEnv, median, type Row } from './harness.js';
+
+/** Kernel family of a profile label → the group the profile reports. */
+export function familyGroup(family: string): string {
+  switch (family) {
+    case 'conv3d':
+    case 'groupnorm':
+    case 'matmul':
+    case 'attention':
+      return family;
+    case 'layernorm':
+      return 'norms';
+    default:
+      return 'elementwise';
+  }
+}
+
+/** Layer kind of a dispatch from its tag ('blocks.3/spatiotemporal' → 'spatiotemporal'). */
+export function layerKind(tag: string): string {
+  const m = /^blocks\.\d+\/(\w+)$/.exec(tag);
+  if (m) {
+    return m[1]!;
+  }
+  return tag.startsWith('encoder') ? 'encoder' : tag ? 'denoiser other' : 'other';
+}
+
+function groupSum(
+  recs: readonly ProfileRecord[],
+  key: (r: ProfileRecord) => string,
+): Map<string, { ms: number; n: number }> {
+  const out = new Map<string, { ms: number; n: number }>();
+  for (const r of recs) {
+    const k = key(r);
+    const v = out.get(k) ?? { ms: 0, n: 0 };
+    v.ms += r.ms;
+    v.n++;
+    out.set(k, v);
+  }
+  return new Map([...out].sort((a, b) => b[1].ms - a[1].ms));
+}
+
+export interface ProfileOptions {
+  config: WaltConfig;
+  dtype: FloatDType;
+  windows: string[];
+  reps: number;
+  /** Skip the encoder in the per-kernel profile (it dominates on large configs). */
+  encoder: boolean;
+  onRow: (r: Row) => void;
+  log: (s: string) => void;
+}
+
+export interface ProfileResult {
+  kernels: Row[];
+  tradeoff: Row[];
+}
+
+export function parseWindow(s: string, grid: Dims3): Dims3 | 'full' | null {
+  if (s === 'full') {
+    return 'full';
+  }
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(s);
+  if (!m) {
+    return null;
+  }
+  const w: Dims3 = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return w.every((x, i) => x > 0 && grid[i]! % x === 0) ? w : null;
+}
+
+async function timedForward(
+  ctx: GpuContext,
+  W: ModelWeights,
+  z: Float32Array,
+  lat: number[],
+  reps: number,
+): Promise<{ ms: number[]; recs: ProfileRecord[] }> {
+  const run = (): void => {
+    ctx.scope(() =>
+      denoise(ctx, W, ctx.upload(z, [1, ...lat], W.dtype), {
+        t: [200],
+        classes: [W.config.denoiser.numClasses],
+        taps: [],
+        final: true,
+      }),
+    );
+  };
+  run(); // warm-up (compiles)
+  await ctx.sync();
+  const ms: number[] = [];
+  let recs: ProfileRecord[] = [];
+  for (let i = 0; i < reps; i++) {
+    ctx.setProfiling(true);
+    await ctx.takeProfile();
+    const t0 = performance.now();
+    run();
+    recs = await ctx.takeProfile();
+    ms.push(performance.now() - t0);
+    ctx.setProfiling(false);
+  }
+  return { ms, recs };
+}
+
+export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<ProfileResult> {
+  const env = benchEnv(ctx);
+  const cfg = o.config;
+  const base = {
+    config: cfg.name,
+    dtype: o.dtype,
+    adapter: env.adapter,
+    software: env.software,
+    date: env.date,
+    commit: env.commit,
+  };
+  const kernels: Row[] = [];
+  const tradeoff: Row[] = [];
+  const [T, H, Wd] = cfg.pixels;
+  const lat = latentShapeOf(cfg, T, H, Wd);
+  const z = new Rng(2).normals(lat.reduce((a, b) => a * b));
+
+  // 1. One forward, every dispatch timed.
+  {
+    const W = uploadWeights(ctx, cfg, randomWeightValues(cfg, 0), { needEncoder: o.encoder, dtype: o.dtype });
+    const recs: ProfileRecord[] = [];
+    if (o.encoder) {
+      const px = padPixels(new Rng(1).uniforms(T * H * Wd * 3));
+      ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
+      await ctx.sync();
+      ctx.setProfiling(true);
+      await ctx.takeProfile();
+      ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
+      recs.push(...(await ctx.takeProfile()));
+      ctx.setProfiling(false);
+    }
+    recs.push(...(await timedForward(ctx, W, z, lat, 1)).recs);
+    W.dispose();
+    const total = recs.reduce((a, r) => a + r.ms, 0);
+    for (const [by, key] of [
+      ['family', (r: ProfileRecord) => familyGroup(r.family)],
+      ['layer', (r: ProfileRecord) => layerKind(r.tag)],
+    ] as const) {
+      for (const [name, v] of groupSum(recs, key)) {
+        const row: Row = {
+          kind: 'kernels',
+          by,
+          group: name,
+          gpu_ms: v.ms,
+          share: v.ms / total,
+          dispatches: v.n,
+          ...base,
+        };
+        kernels.push(row);
+        o.onRow(row);
+      }
+    }
+  }
+
+  // 2. Window tradeoff (denoiser only, like Table 3b's steps/s).
+  const grid = tokenGrid(cfg.denoiser);
+  const entries: { name: string; c: WaltConfig }[] = [];
+  for (const s of o.windows) {
+    const w = parseWindow(s, grid);
+    if (w === null) {
+      o.log(`window ${s} skipped: it does not tile the ${grid.join('x')} token grid`);
+      continue;
+    }
+    entries.push({ name: s, c: withWindow(cfg, w) });
+  }
+  for (const { name, c } of entries) {
+    const W = uploadWeights(ctx, c, randomWeightValues(c, 0), { needEncoder: false, dtype: o.dtype });
+    const weightBytes = [...W.gpu.values()].reduce((a, t) => a + t.byteLength, 0);
+    ctx.pool.resetPeak();
+    const { ms, recs } = await timedForward(ctx, W, z, lat, o.reps);
+    W.dispose();
+    const gpuTotal = recs.reduce((a, r) => a + r.ms, 0);
+    const attn = recs.filter((r) => r.family === 'attention').reduce((a, r) => a + r.ms, 0);
+    const f = denoiserFlops(c);
+    const row: Row = {
+      kind: 'tradeoff',
+      window: name,
+      ms: median(ms),
+      gpu_ms: gpuTotal,
+      passes_per_s: 1000 / median(ms),
+      attention_share: attn / gpuTotal,
+      attention_ms: attn,
+      gflop: f.total / 1e9,
+      attention_gflop: f.parts.attention! / 1e9,
+      gflops: f.total / median(ms) / 1e6,
+      attention_gflops: attn > 0 ? f.parts.attention! / attn / 1e6 : null,
+      peak_mib: (ctx.memory().peakBytesInUse + weightBytes) / 2 ** 20,
+      ...base,
+    };
+    tradeoff.push(row);
+  }
+  const full = tradeoff.find((r) => r.window === 'full');
+  for (const r of tradeoff) {
+    r.relative_to_full = full ? (r.passes_per_s as number) / (full.passes_per_s as number) : null;
+    o.onRow(r);
+  }
+  return { kernels, tradeoff };
+}
+
+export const KERNEL_COLUMNS = ['by', 'group', 'gpu_ms', 'share', 'dispatches'];
+export const TRADEOFF_COLUMNS = [
+  'window',
+  'ms',
+  'passes_per_s',
+  'relative_to_full',
+  'attention_share',
+  'gflop',
+  'gflops',
+  'attention_gflops',
+  'peak_mib',
+];
