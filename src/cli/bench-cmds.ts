@@ -1,6 +1,7 @@
 // walt bench <matmul|…>: benchmarks, JSON lines on stdout with --json, a markdown table otherwise.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchExtract, EXTRACT_COLUMNS } from '../../bench/extract.js';
 import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
 import { benchMatmul } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
@@ -12,7 +13,7 @@ import { GpuContext } from '../gpu/context.js';
 import { parseFloatDType } from '../tensor/dtype.js';
 import { flag, int, intList, optStr, parse, str, UsageError } from './args.js';
 
-export const BENCH_HELP = `walt bench <matmul|model|kernels> [options]
+export const BENCH_HELP = `walt bench <matmul|model|kernels|extract> [options]
 
 walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
                   [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
@@ -34,6 +35,11 @@ walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup
 walt bench kernels [--full] [--max-time-s 2] [--json] [--out DIR] [--adapter NAME]
   Per-family microbenchmarks (benny): matmul, conv3d, attention in GFLOP/s; layernorm,
   groupnorm, elementwise, softmax, reduce, patchify, adaln in GB/s. --full uses L-model sizes.
+
+walt bench extract [--config test-tiny|L] [--compute f32|f16] [--torch] [--json] [--out DIR]
+  The extraction job on a generated sample (6 videos): clips/s and frames/s, time in decode,
+  encoder, denoiser (+ readback) and write; --torch adds the PyTorch reference's model time per
+  clip on this machine. L on a software adapter takes hours: run it in the background.
 `;
 
 const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
@@ -189,8 +195,37 @@ export async function benchCommand(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'extract': {
+      const { values } = parse('bench extract', rest, {
+        config: { type: 'string' },
+        compute: { type: 'string' },
+        torch: { type: 'boolean' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        adapter: { type: 'string' },
+      });
+      if (flag(values, 'help')) {
+        process.stdout.write(BENCH_HELP);
+        return 0;
+      }
+      const json = flag(values, 'json');
+      const adapter = optStr(values, 'adapter');
+      const rows = await benchExtract({
+        config: loadConfig(str(values, 'config', 'test-tiny')),
+        compute: parseFloatDType(str(values, 'compute', 'f32'), '--compute'),
+        torch: flag(values, 'torch'),
+        ...(adapter ? { adapter } : {}),
+        onRow: (r) => (json ? printJsonRow(r) : undefined),
+        log: (m) => process.stderr.write(`walt bench: ${m}\n`),
+      });
+      if (!json) {
+        process.stdout.write(markdownTable(rows, EXTRACT_COLUMNS));
+      }
+      writeResults(optStr(values, 'out'), 'extract', rows, EXTRACT_COLUMNS);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown bench '${what}' (matmul, model, kernels)`);
+      throw new UsageError(`unknown bench '${what}' (matmul, model, kernels, extract)`);
   }
 }
 

@@ -28,6 +28,11 @@ export interface FeatureOptions {
   pool: Pool;
   /** Storage dtype of the returned features. */
   outDtype: FloatDType;
+  /**
+   * Bench only: accumulates seconds spent in the encoder and in the denoiser (+ readback). It
+   * adds one wait for the GPU between the two stages, which the production path does not have.
+   */
+  timing?: { encoder: number; denoiser: number };
 }
 
 export interface ClipInput {
@@ -114,6 +119,7 @@ export async function clipFeatures(
   const out = clips.map(() => new Map<string, FeatureTensor>());
   await ctx.scope(async () => {
     // Encode each clip once into one (B, T', h, w, c) latent tensor.
+    const tEnc = performance.now();
     const z0 = ctx.empty([B, ...lat], W.dtype, 'latents');
     for (let b = 0; b < B; b++) {
       ctx.scope(() => {
@@ -122,6 +128,11 @@ export async function clipFeatures(
         ctx.copy(z, z0, 0, b * z.byteLength);
       });
     }
+    if (o.timing) {
+      await ctx.sync();
+      o.timing.encoder += (performance.now() - tEnc) / 1000;
+    }
+    const tDen = performance.now();
     const eps = new Float32Array(B * latN);
     clips.forEach((c, b) => eps.set(itemNoise(c.source, latN, o.noiseSeed), b * latN));
     const epsT = ctx.upload(eps, [B, ...lat], W.dtype, 'noise');
@@ -150,6 +161,9 @@ export async function clipFeatures(
           }
         }
       });
+    }
+    if (o.timing) {
+      o.timing.denoiser += (performance.now() - tDen) / 1000;
     }
   });
   return out;

@@ -52,6 +52,8 @@ export interface ExtractOptions {
   concurrency?: number;
   workerUrl?: URL;
   adapter?: string;
+  /** Bench only: split GPU time into encoder and denoiser (adds a wait between them). */
+  splitTiming?: boolean;
   log: (s: string) => void;
 }
 
@@ -200,7 +202,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
     seconds: 0,
     clipsPerSecond: 0,
     framesPerSecond: 0,
-    phases: { decode: 0, gpu: 0, write: 0 },
+    phases: { decode: 0, gpu: 0, write: 0, encoder: 0, denoiser: 0 },
     out: o.out,
   };
   say(
@@ -319,6 +321,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       }
       return out;
     };
+    const timing = o.splitTiming ? { encoder: 0, denoiser: 0 } : undefined;
     const gpuPool: Pool = o.resample ? 'none' : o.pool;
     const gpuDtype: FloatDType = o.resample ? 'f32' : o.dtype;
 
@@ -345,6 +348,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
                 ...(o.classIndex !== undefined ? { classIndex: o.classIndex } : {}),
                 pool: 'none',
                 outDtype: 'f32',
+                ...(timing ? { timing } : {}),
               })),
             );
           }
@@ -375,6 +379,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
             ...(o.classIndex !== undefined ? { classIndex: o.classIndex } : {}),
             pool: gpuPool,
             outDtype: gpuDtype,
+            ...(timing ? { timing } : {}),
           },
         );
         for (const [i, { item, clip }] of batch.entries()) {
@@ -433,6 +438,10 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       await flush();
     }
     summary.interrupted = interrupts > 0;
+    if (timing) {
+      summary.phases.encoder = timing.encoder;
+      summary.phases.denoiser = timing.denoiser;
+    }
   } finally {
     process.off('SIGINT', onSigint);
     weights?.dispose();
