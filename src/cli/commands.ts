@@ -12,7 +12,7 @@ import {
   sampleCommand,
 } from './extract-cmds.js';
 import { INFO_HELP, infoCommand } from './info.js';
-import { FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
+import { CONVERT_HELP, convertCommand, FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
   info: {
@@ -26,6 +26,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     summary: 'one clip through the model; writes latent, blocks, v_pred',
     help: FORWARD_HELP,
   },
+  convert: { run: convertCommand, summary: 'convert an .npz checkpoint to safetensors', help: CONVERT_HELP },
   extract: {
     run: extractCommand,
     summary: 'features over videos, images and .npy clips (resumable, shardable)',

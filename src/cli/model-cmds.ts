@@ -177,3 +177,58 @@ export async function forwardCommand(argv: string[]): Promise<number> {
   }
   return 0;
 }
+
+export const CONVERT_HELP = `walt convert IN.npz --out W.safetensors [--rename map.json] [--config NAME] [--dtype f32|f16]
+
+Converts an .npz of named arrays (e.g. numpy.savez of a checkpoint) to safetensors. Array names
+are kept, with '/' turned into '.' (flax-style paths), then renamed by --rename (a JSON object
+{"old name": "canonical name"}). With --config the result is checked against the config's
+canonical tensor list and every missing, unknown or mis-shaped tensor is reported.
+`;
+
+export async function convertCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    'convert',
+    argv,
+    { out: { type: 'string' }, rename: { type: 'string' }, config: { type: 'string' }, dtype: { type: 'string' } },
+    true,
+  );
+  if (flag(values, 'help') || positionals.length !== 1) {
+    process.stdout.write(CONVERT_HELP);
+    return flag(values, 'help') ? 0 : 2;
+  }
+  const { readNpz } = await import('../io/npz.js');
+  const { readFileSync } = await import('node:fs');
+  const arrays = readNpz(positionals[0]!);
+  const rename = optStr(values, 'rename')
+    ? (JSON.parse(readFileSync(str(values, 'rename'), 'utf8')) as Record<string, string>)
+    : {};
+  const dtype = parseFloatDType(str(values, 'dtype', 'f32'));
+  const tensors = arrays.map((a) => {
+    const base = a.name.replaceAll('/', '.');
+    return {
+      name: rename[a.name] ?? rename[base] ?? base,
+      shape: a.shape,
+      data: a.data,
+      dtype: dtype === 'f16' ? ('F16' as const) : ('F32' as const),
+    };
+  });
+  const out = str(values, 'out');
+  if (optStr(values, 'config')) {
+    const { validateWeights } = await import('../model/weights.js');
+    const cfg = loadConfig(str(values, 'config'));
+    validateWeights(
+      {
+        path: positionals[0]!,
+        tensors: new Map(
+          tensors.map((t) => [t.name, { name: t.name, dtype: 'F32', shape: t.shape, offset: 0, byteLength: 0 }]),
+        ),
+      },
+      cfg,
+      true,
+    );
+  }
+  await writeSafetensors(out, tensors, { converted_from: positionals[0]! });
+  process.stderr.write(`walt convert: ${tensors.length} tensors → ${out}\n`);
+  return 0;
+}
