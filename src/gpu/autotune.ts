@@ -47,9 +47,9 @@ export function candidateTiles(ctx: GpuContext): MatmulTile[] {
     const sg = Math.min(ctx.caps.subgroupSize, 32);
     const shapes: [number, number][] = ctx.caps.isSoftware
       ? [
+          [24, 2],
           [32, 2],
           [16, 2],
-          [24, 2],
           [32, 1],
         ]
       : [
@@ -116,7 +116,9 @@ export async function loadOrTune(
     }
   }
   const t0 = performance.now();
-  const budget = opts.budgetMs ?? 30_000;
+  // The whole tuning must stay under ~30 s on a 2-core software adapter with a cold shader cache
+  // (each candidate's first dispatch compiles it): stop starting new candidates after 20 s.
+  const budget = opts.budgetMs ?? 20_000;
   const n = ctx.caps.isSoftware ? 512 : 2048;
   const table: TuningTable = { matmul: {} };
   const dtypes: FloatDType[] = ctx.caps.f16 ? ['f32', 'f16'] : ['f32'];
