@@ -58,7 +58,7 @@ export async function benchExtract(o: {
       frames: 'independent',
       retryErrors: false,
       shardBytes: 2 ** 30,
-      splitTiming: true,
+      profile: true,
       ...(o.adapter ? { adapter: o.adapter } : {}),
       log: o.log,
     });
@@ -72,6 +72,7 @@ export async function benchExtract(o: {
       decode_s: s.phases.decode!,
       encoder_s: s.phases.encoder!,
       denoiser_s: s.phases.denoiser!,
+      note: 'encoder_s/denoiser_s: GPU timestamps; decode_s: waiting for decoded clips',
       write_s: s.phases.write!,
       total_s: s.seconds,
       date,

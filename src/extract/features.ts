@@ -28,11 +28,6 @@ export interface FeatureOptions {
   pool: Pool;
   /** Storage dtype of the returned features. */
   outDtype: FloatDType;
-  /**
-   * Bench only: accumulates seconds spent in the encoder and in the denoiser (+ readback). It
-   * adds one wait for the GPU between the two stages, which the production path does not have.
-   */
-  timing?: { encoder: number; denoiser: number };
 }
 
 export interface ClipInput {
@@ -89,18 +84,21 @@ function poolTensor(ctx: GpuContext, x: Tensor, pool: Pool, outDtype: FloatDType
 }
 
 /**
- * Features of a batch of clips with the same shape. Returns, per clip, the tensors
- * `t<t>/block.<l>` (shape per `pooledShape`). Pixel clips of 1 frame take the identity path in
- * spatiotemporal layers (a video model's image input, spec §4.5).
+ * Features of a batch of clips with the same shape. All GPU work (encoder per clip, one denoiser
+ * pass per t, pooling, copies for readback) is encoded and submitted before this returns; the
+ * promise resolves when the read-backs land, so a caller can submit the next batch while this
+ * one computes (double-buffering). Returns, per clip, the tensors `t<t>/block.<l>` (shape per
+ * `pooledShape`). Pixel clips of 1 frame take the identity path in spatiotemporal layers (a video
+ * model's image input, spec §4.5).
  */
-export async function clipFeatures(
+export function clipFeatures(
   ctx: GpuContext,
   W: ModelWeights,
   clips: readonly ClipInput[],
   o: FeatureOptions,
 ): Promise<Map<string, FeatureTensor>[]> {
   if (clips.length === 0) {
-    return [];
+    return Promise.resolve([]);
   }
   const shape = clips[0]!.shape;
   for (const c of clips) {
@@ -116,10 +114,11 @@ export async function clipFeatures(
   const B = clips.length;
   const d = W.config.denoiser;
   const classIndex = o.classIndex ?? d.numClasses;
-  const out = clips.map(() => new Map<string, FeatureTensor>());
-  await ctx.scope(async () => {
+  // (t, block) → its read-back (already enqueued) and per-clip shape.
+  const reads: { name: string; raw: Promise<ArrayBuffer>; f16: boolean; perShape: number[] }[] = [];
+  ctx.scope(() => {
     // Encode each clip once into one (B, T', h, w, c) latent tensor.
-    const tEnc = performance.now();
+    ctx.tag = 'encoder';
     const z0 = ctx.empty([B, ...lat], W.dtype, 'latents');
     for (let b = 0; b < B; b++) {
       ctx.scope(() => {
@@ -128,16 +127,11 @@ export async function clipFeatures(
         ctx.copy(z, z0, 0, b * z.byteLength);
       });
     }
-    if (o.timing) {
-      await ctx.sync();
-      o.timing.encoder += (performance.now() - tEnc) / 1000;
-    }
-    const tDen = performance.now();
     const eps = new Float32Array(B * latN);
     clips.forEach((c, b) => eps.set(itemNoise(c.source, latN, o.noiseSeed), b * latN));
     const epsT = ctx.upload(eps, [B, ...lat], W.dtype, 'noise');
     for (const t of o.ts) {
-      await ctx.scope(async () => {
+      ctx.scope(() => {
         const { signal, noise } = noiseCoefficients(t);
         const zt = axpby(ctx, signal, z0, noise, epsT);
         const r = denoise(ctx, W, zt, {
@@ -149,24 +143,31 @@ export async function clipFeatures(
         for (const l of o.blocks) {
           const x = r.taps.get(l)!;
           const pooled = poolTensor(ctx, x, o.pool, o.outDtype);
-          const per = pooled.numel / B;
-          const perShape = pooledShape(o.pool, x.shape.slice(1));
-          const raw = await pooled.readRaw();
-          const srcF16 = pooled.dtype === 'f16';
-          const bytes = srcF16 ? 2 : 4;
-          for (let b = 0; b < B; b++) {
-            const slice = raw.slice(b * per * bytes, (b + 1) * per * bytes);
-            const data = srcF16 ? new Uint16Array(slice) : new Float32Array(slice);
-            out[b]!.set(featureName(t, l), convertFeature(data, o.outDtype === 'f16', perShape));
-          }
+          // readRaw enqueues the copy synchronously; the tensor may be disposed right after.
+          reads.push({
+            name: featureName(t, l),
+            raw: pooled.readRaw(),
+            f16: pooled.dtype === 'f16',
+            perShape: pooledShape(o.pool, x.shape.slice(1)),
+          });
         }
       });
     }
-    if (o.timing) {
-      o.timing.denoiser += (performance.now() - tDen) / 1000;
-    }
   });
-  return out;
+  return Promise.all(reads.map((r) => r.raw)).then((raws) => {
+    const out = clips.map(() => new Map<string, FeatureTensor>());
+    reads.forEach((r, i) => {
+      const raw = raws[i]!;
+      const bytes = r.f16 ? 2 : 4;
+      const per = raw.byteLength / bytes / B;
+      for (let b = 0; b < B; b++) {
+        const slice = raw.slice(b * per * bytes, (b + 1) * per * bytes);
+        const data = r.f16 ? new Uint16Array(slice) : new Float32Array(slice);
+        out[b]!.set(r.name, convertFeature(data, o.outDtype === 'f16', r.perShape));
+      }
+    });
+    return out;
+  });
 }
 
 /** Converts read-back values (f32, or f16 bits) to the storage dtype. */

@@ -52,8 +52,8 @@ export interface ExtractOptions {
   concurrency?: number;
   workerUrl?: URL;
   adapter?: string;
-  /** Bench only: split GPU time into encoder and denoiser (adds a wait between them). */
-  splitTiming?: boolean;
+  /** Bench only: GPU timestamps on every dispatch, to split GPU time into encoder and denoiser. */
+  profile?: boolean;
   log: (s: string) => void;
 }
 
@@ -321,75 +321,95 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       }
       return out;
     };
-    const timing = o.splitTiming ? { encoder: 0, denoiser: 0 } : undefined;
     const gpuPool: Pool = o.resample ? 'none' : o.pool;
+    if (o.profile) {
+      ctx.setProfiling(true);
+    }
     const gpuDtype: FloatDType = o.resample ? 'f32' : o.dtype;
 
-    const runBatch = async (batch: { item: InputItem; clip: Clip }[]): Promise<void> => {
+    const opts = {
+      ts: o.ts,
+      blocks: o.blocks,
+      noiseSeed: o.noiseSeed,
+      ...(o.classIndex !== undefined ? { classIndex: o.classIndex } : {}),
+    };
+    /**
+     * Submits a batch's GPU work now and returns the function that waits for its features and
+     * writes them: the caller submits the next batch before finishing this one (double-buffering:
+     * readback, conversion and shard writes overlap the next batch's compute).
+     */
+    const startBatch = (batch: { item: InputItem; clip: Clip }[]): (() => Promise<void>) => {
       const g0 = performance.now();
-      const writeBefore = summary.phases.write!;
+      const timed = async (work: () => Promise<void>): Promise<void> => {
+        const writeBefore = summary.phases.write!;
+        await work();
+        // Shard writes inside are counted under 'write'.
+        summary.phases.gpu! += (performance.now() - g0) / 1000 - (summary.phases.write! - writeBefore);
+        done += batch.length;
+        bar.update(done + summary.errors);
+      };
       if (imageModel && o.frames === 'independent') {
         // Each frame is its own 1-frame image (as the image model was trained).
-        for (const { item, clip } of batch) {
-          const [T, H, Wd] = clip.shape;
-          const per = H * Wd * 3;
-          const inputs: ClipInput[] = Array.from({ length: T }, (_, f) => ({
-            source: `${item.source}#frame${f}`,
-            pixels: clip.data.subarray(f * per, (f + 1) * per),
-            shape: [1, H, Wd, 3] as const,
-          }));
-          const feats: Map<string, FeatureTensor>[] = [];
-          for (let i = 0; i < inputs.length; i += batchSize) {
-            feats.push(
-              ...(await clipFeatures(ctx, W, inputs.slice(i, i + batchSize), {
-                ts: o.ts,
-                blocks: o.blocks,
-                noiseSeed: o.noiseSeed,
-                ...(o.classIndex !== undefined ? { classIndex: o.classIndex } : {}),
-                pool: 'none',
-                outDtype: 'f32',
-                ...(timing ? { timing } : {}),
-              })),
-            );
-          }
-          const merged = new Map<string, FeatureTensor>();
-          for (const name of feats[0]!.keys()) {
-            const parts = feats.map((m) => m.get(name)!);
-            const [, h, w, D] = parts[0]!.shape as [number, number, number, number];
-            const data = new Float32Array(T * h * w * D);
-            parts.forEach((p, f) => data.set(p.data, f * h * w * D));
-            let t: FeatureTensor = { data, shape: [T, h, w, D], dtype: 'f32' };
-            if (o.resample && T > 1) {
-              t = { data: resampleTime(data, T, o.resample), shape: [o.resample, h, w, D], dtype: 'f32' };
+        return () =>
+          timed(async () => {
+            for (const { item, clip } of batch) {
+              const [T, H, Wd] = clip.shape;
+              const per = H * Wd * 3;
+              const inputs: ClipInput[] = Array.from({ length: T }, (_, f) => ({
+                source: `${item.source}#frame${f}`,
+                pixels: clip.data.subarray(f * per, (f + 1) * per),
+                shape: [1, H, Wd, 3] as const,
+              }));
+              const feats: Map<string, FeatureTensor>[] = [];
+              for (let i = 0; i < inputs.length; i += batchSize) {
+                feats.push(
+                  ...(await clipFeatures(ctx, W, inputs.slice(i, i + batchSize), {
+                    ...opts,
+                    pool: 'none',
+                    outDtype: 'f32',
+                  })),
+                );
+              }
+              const merged = new Map<string, FeatureTensor>();
+              for (const name of feats[0]!.keys()) {
+                const parts = feats.map((m) => m.get(name)!);
+                const [, h, w, D] = parts[0]!.shape as [number, number, number, number];
+                let data: Float32Array = new Float32Array(T * h * w * D);
+                parts.forEach((p, f) => data.set(p.data as Float32Array, f * h * w * D));
+                let shape = [T, h, w, D];
+                if (o.resample && T > 1) {
+                  data = resampleTime(data, T, o.resample);
+                  shape = [o.resample, h, w, D];
+                }
+                const pooled = poolCpu(data, shape, o.pool);
+                merged.set(name, stored(pooled.data, pooled.shape, o.dtype));
+              }
+              await emit(item, clip, merged);
             }
-            const pooled = poolCpu(t.data as Float32Array, t.shape, o.pool);
-            merged.set(name, stored(pooled.data, pooled.shape, o.dtype));
-          }
-          await emit(item, clip, merged);
-        }
-      } else {
-        const feats = await clipFeatures(
-          ctx,
-          W,
-          batch.map(({ item, clip }) => ({ source: item.source, pixels: clip.data, shape: clip.shape })),
-          {
-            ts: o.ts,
-            blocks: o.blocks,
-            noiseSeed: o.noiseSeed,
-            ...(o.classIndex !== undefined ? { classIndex: o.classIndex } : {}),
-            pool: gpuPool,
-            outDtype: gpuDtype,
-            ...(timing ? { timing } : {}),
-          },
-        );
-        for (const [i, { item, clip }] of batch.entries()) {
-          await emit(item, clip, finish(feats[i]!));
-        }
+          });
       }
-      // Shard writes inside this batch are counted under 'write'.
-      summary.phases.gpu! += (performance.now() - g0) / 1000 - (summary.phases.write! - writeBefore);
-      done += batch.length;
-      bar.update(done + summary.errors);
+      const pending = clipFeatures(
+        ctx,
+        W,
+        batch.map(({ item, clip }) => ({ source: item.source, pixels: clip.data, shape: clip.shape })),
+        { ...opts, pool: gpuPool, outDtype: gpuDtype },
+      );
+      return () =>
+        timed(async () => {
+          const feats = await pending;
+          for (const [i, { item, clip }] of batch.entries()) {
+            await emit(item, clip, finish(feats[i]!));
+          }
+        });
+    };
+
+    let finishPrevious: (() => Promise<void>) | null = null;
+    const runBatch = async (batch: { item: InputItem; clip: Clip }[]): Promise<void> => {
+      const finishThis = startBatch(batch);
+      if (finishPrevious) {
+        await finishPrevious();
+      }
+      finishPrevious = finishThis;
     };
 
     let batch: { item: InputItem; clip: Clip }[] = [];
@@ -426,6 +446,9 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
     if (batch.length > 0 && interrupts === 0) {
       await runBatch(batch);
     }
+    if (finishPrevious) {
+      await (finishPrevious as () => Promise<void>)();
+    }
     bar.stop();
     await pool.close();
     if (interrupts > 1) {
@@ -438,9 +461,11 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
       await flush();
     }
     summary.interrupted = interrupts > 0;
-    if (timing) {
-      summary.phases.encoder = timing.encoder;
-      summary.phases.denoiser = timing.denoiser;
+    if (o.profile) {
+      // GPU time of every dispatch, by the tag the model code sets ('encoder', 'blocks.i/…', …).
+      const recs = await ctx.takeProfile();
+      summary.phases.encoder = recs.filter((r) => r.tag === 'encoder').reduce((a, r) => a + r.ms, 0) / 1000;
+      summary.phases.denoiser = recs.filter((r) => r.tag !== 'encoder').reduce((a, r) => a + r.ms, 0) / 1000;
     }
   } finally {
     process.off('SIGINT', onSigint);

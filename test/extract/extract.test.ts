@@ -185,6 +185,63 @@ describe('walt extract', () => {
   });
 });
 
+describe('walt extract options', () => {
+  it('batched runs equal unbatched ones; pooling, f16 storage and several t', async () => {
+    const a = join(root, 'b1');
+    const b = join(root, 'b3');
+    expect(run([inputs, '--out', a, '--blocks', '2', '--batch', '1']).status).toBe(1);
+    expect(run([inputs, '--out', b, '--blocks', '2', '--batch', '3']).status).toBe(1);
+    const fa = FeatureSet.open(a);
+    const fb = FeatureSet.open(b);
+    for (const it of fa.ok) {
+      expectRelToMax(
+        (await fb.read(it.source, 't200/block.2')).data,
+        (await fa.read(it.source, 't200/block.2')).data,
+        1e-6,
+        it.source,
+      );
+    }
+    await fa.close();
+    await fb.close();
+    const c = join(root, 'pooled');
+    expect(
+      run([inputs, '--out', c, '--blocks', '1,2', '--t', '100,200', '--pool', 'space', '--dtype', 'f16']).status,
+    ).toBe(1);
+    const fc = FeatureSet.open(c);
+    const it = fc.ok[0]!;
+    expect(Object.keys(it.tensors).sort()).toEqual(['t100/block.1', 't100/block.2', 't200/block.1', 't200/block.2']);
+    expect(it.tensors['t200/block.2']).toEqual({ shape: [5, 64], dtype: 'F16' });
+    // Pooling is the mean over space of the unpooled features.
+    const full = (await FeatureSet.open(a).read(it.source, 't200/block.2')).data;
+    const pooled = (await fc.read(it.source, 't200/block.2')).data;
+    const mean = new Float32Array(5 * 64);
+    for (let t = 0; t < 5; t++) {
+      for (let p = 0; p < 64; p++) {
+        for (let ch = 0; ch < 64; ch++) {
+          mean[t * 64 + ch]! += full[(t * 64 + p) * 64 + ch]! / 64;
+        }
+      }
+    }
+    expectRelToMax(pooled, mean, 2e-3, 'space pool (f16)');
+    await fc.close();
+  });
+
+  it('image model: every frame its own image (independent), resampled to 17', () => {
+    const d = join(root, 'image-model');
+    const r = run([inputs, '--out', d, '--config', 'test-tiny-i', '--blocks', '3']);
+    expect(r.status, r.stderr).toBe(1);
+    const ok = readManifest(d).filter((l) => l.status === 'ok');
+    expect(ok.length).toBe(4);
+    for (const l of ok) {
+      expect(l.status === 'ok' && l.tensors['t200/block.3']!.shape).toEqual([17, 8, 8, 64]);
+    }
+    const v = join(root, 'video-resampled');
+    expect(run([inputs, '--out', v, '--blocks', '1', '--resample', '17', '--pool', 'time']).status).toBe(1);
+    const l = readManifest(v).find((x) => x.status === 'ok');
+    expect(l?.status === 'ok' && l.tensors['t200/block.1']!.shape).toEqual([8, 8, 64]);
+  });
+});
+
 describe('shard selection', () => {
   it('from --shard, JOB_COMPLETION_INDEX or Slurm (0-based)', () => {
     expect(resolveShard('2/5', undefined, {})).toEqual({ index: 2, count: 5 });
