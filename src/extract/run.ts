@@ -375,7 +375,7 @@ export async function runExtract(o: ExtractOptions): Promise<ExtractSummary> {
                 const parts = feats.map((m) => m.get(name)!);
                 const [, h, w, D] = parts[0]!.shape as [number, number, number, number];
                 let data: Float32Array = new Float32Array(T * h * w * D);
-                parts.forEach((p, f) => data.set(p.data as Float32Array, f * h * w * D));
+                parts.forEach((p, f) => data.set(p.data, f * h * w * D));
                 let shape = [T, h, w, D];
                 if (o.resample && T > 1) {
                   data = resampleTime(data, T, o.resample);
