@@ -1,0 +1,127 @@
+// Every bench runs at a tiny size on the software adapter and prints rows of the documented
+// schema (times are not checked). stdout carries one JSON object per line and nothing else
+// there starts with '{'.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+
+function rows(args: string[]): Record<string, unknown>[] {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 600_000 });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function expectFields(row: Record<string, unknown>, fields: Record<string, 'number' | 'string' | 'boolean'>): void {
+  for (const [k, t] of Object.entries(fields)) {
+    expect(typeof row[k], `${k} in ${JSON.stringify(row)}`).toBe(t);
+  }
+}
+
+describe('bench smoke tests (schema only)', () => {
+  it('bench matmul', () => {
+    const out = mkdtempSync(join(tmpdir(), 'walt-bench-'));
+    const r = rows([
+      'bench',
+      'matmul',
+      '--sizes',
+      '64,96',
+      '--json',
+      '--peers',
+      'tfjs-webgpu,ort-webgpu,ort-cpu',
+      '--min-time-ms',
+      '0',
+      '--out',
+      out,
+    ]);
+    const impls = new Set(r.map((x) => x.impl));
+    expect(impls.has('walt')).toBe(true);
+    expect(impls.size).toBeGreaterThanOrEqual(3);
+    for (const x of r) {
+      expectFields(x, {
+        impl: 'string',
+        m: 'number',
+        n: 'number',
+        k: 'number',
+        dtype: 'string',
+        ms: 'number',
+        gflops: 'number',
+        ok: 'boolean',
+        adapter: 'string',
+      });
+      expect(Number.isInteger(x.m) && Number.isInteger(x.n) && Number.isInteger(x.k)).toBe(true);
+      expect(['f32', 'f16']).toContain(x.dtype);
+      expect(x.ok, JSON.stringify(x)).toBe(true);
+    }
+    expect(readdirSync(out).some((f) => f.endsWith('.jsonl'))).toBe(true);
+    expect(readdirSync(out).some((f) => f.endsWith('.md'))).toBe(true);
+  });
+
+  it('bench model', () => {
+    const r = rows(['bench', 'model', '--config', 'micro', '--dtype', 'f32', '--json']);
+    expect(r.map((x) => x.stage)).toEqual(['encoder', 'denoiser', 'encoder+denoiser']);
+    for (const x of r) {
+      expectFields(x, {
+        impl: 'string',
+        config: 'string',
+        stage: 'string',
+        dtype: 'string',
+        ms: 'number',
+        gflops: 'number',
+        peak_mib: 'number',
+      });
+    }
+  });
+
+  it('bench kernels', () => {
+    const r = rows(['bench', 'kernels', '--max-time-s', '0', '--json']);
+    const families = new Set(r.map((x) => x.family));
+    for (const f of ['matmul', 'conv3d', 'attention', 'layernorm', 'groupnorm', 'elementwise', 'softmax', 'reduce']) {
+      expect(families.has(f), f).toBe(true);
+    }
+    for (const x of r) {
+      expectFields(x, { family: 'string', case: 'string', ms: 'number' });
+      expect(typeof x.gflops === 'number' || typeof x.gb_s === 'number').toBe(true);
+    }
+  });
+
+  it('profile', () => {
+    const r = rows(['profile', '--config', 'micro', '--windows', '5x2x2,5x4x4,full', '--json']);
+    const kernels = r.filter((x) => x.kind === 'kernels');
+    const tradeoff = r.filter((x) => x.kind === 'tradeoff');
+    expect(new Set(kernels.filter((x) => x.by === 'family').map((x) => x.group))).toContain('conv3d');
+    expect(new Set(kernels.filter((x) => x.by === 'layer').map((x) => x.group))).toContain('spatiotemporal');
+    expect(tradeoff.map((x) => x.window)).toEqual(['5x2x2', '5x4x4', 'full']);
+    for (const x of tradeoff) {
+      expectFields(x, {
+        window: 'string',
+        ms: 'number',
+        passes_per_s: 'number',
+        relative_to_full: 'number',
+        attention_share: 'number',
+        gflop: 'number',
+        peak_mib: 'number',
+      });
+    }
+  });
+
+  it('bench extract', () => {
+    const r = rows(['bench', 'extract', '--config', 'test-tiny', '--json']);
+    const w = r.find((x) => x.impl === 'walt')!;
+    expectFields(w, {
+      clips_per_s: 'number',
+      frames_per_s: 'number',
+      decode_s: 'number',
+      encoder_s: 'number',
+      denoiser_s: 'number',
+      write_s: 'number',
+    });
+    expect(w.clips).toBe(6);
+  });
+});
