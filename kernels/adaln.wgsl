@@ -9,12 +9,7 @@
 // Threads  one invocation per output element (2-D fold).
 // Variants F16 (storage).  Override WG.
 
-#ifdef F16
-enable f16;
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     samples: u32,   // S

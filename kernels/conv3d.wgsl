@@ -18,17 +18,7 @@
 // Memory   registers only.
 // Variants F16, SUBGROUP_TILE with TM, CV (defines).  Overrides SG, or TM, TN, WG.
 
-#ifdef F16
-enable f16;
-#endif
-#ifdef SUBGROUP_TILE
-enable subgroups;
-#endif
-#ifdef F16
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     t_total: u32,   // frames of the whole input clip
@@ -99,6 +89,7 @@ fn store4(v: vec4<f32>, m: u32, n: u32) {
 }
 
 #ifdef SUBGROUP_TILE
+#include "lib/subgroup-tile.wgsl"
 override SG: u32 = 8;
 
 @compute @workgroup_size(SG)
@@ -110,7 +101,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let tm = min(TM, params.opaque);
     let sg = min(SG, params.opaque);
 
-    var acc: array<vec4<f32>, TM * CV>;
+    var acc: array<vec4<f32>, TILE>;
     var xv: array<f32, TM>;
     var off: array<u32, TM>;
     let taps = params.kt * params.kh * params.kw;
@@ -133,17 +124,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             }
             for (var kk = 0u; kk < sg; kk++) {
                 let k = kbase + min(c0 + kk, params.c_in - 1u);   // clamped rows meet zero x
+                var bv: array<vec4<f32>, CV>;
 #unroll j 0 CV
-                let b_j = w4_at(k, col0 + 4u * SG * j);
+                bv[j] = w4_at(k, col0 + 4u * SG * j);
 #endunroll
-#unroll i 0 TM
-                {
-                    let s = vec4<f32>(subgroupShuffle(xv[i], kk));
-#unroll j 0 CV
-                    acc[i * CV + j] = fma(s, b_j, acc[i * CV + j]);
-#endunroll
-                }
-#endunroll
+                tile_fma(&acc, &xv, bv, kk);
             }
         }
     }

@@ -10,12 +10,7 @@
 //          group's H·W·C/G values, tree reduction. Entry `apply`: one invocation per element (2-D fold).
 // Variants F16 (x, y, γ, β storage), SWISH.  Override WG.
 
-#ifdef F16
-enable f16;
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     frames: u32,     // frames in this chunk

@@ -15,12 +15,7 @@
 //          WG invocations striding over C, tree reduction (lib/reduce.wgsl). 2-D dispatch fold.
 // Variants F16 (storage), AFFINE_W, AFFINE_B, MODULATE, ROW_PER_THREAD.  Override WG.
 
-#ifdef F16
-enable f16;
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     rows: u32,

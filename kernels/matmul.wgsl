@@ -29,17 +29,7 @@
 // Variants F16 (storage), TRANS_A, TRANS_B, SUBGROUP_TILE with TM, CV (defines).
 // Overrides SG (lanes = k block, ≤ subgroup size) or TM, TN, WG (portable path).
 
-#ifdef F16
-enable f16;
-#endif
-#ifdef SUBGROUP_TILE
-enable subgroups;
-#endif
-#ifdef F16
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     m: u32,
@@ -132,6 +122,7 @@ fn store4(v: vec4<f32>, z: u32, m: u32, n: u32) {
 }
 
 #ifdef SUBGROUP_TILE
+#include "lib/subgroup-tile.wgsl"
 override SG: u32 = 8;
 
 @compute @workgroup_size(SG)
@@ -144,7 +135,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let tm = min(TM, params.opaque);
     let sg = min(SG, params.opaque);
 
-    var acc: array<vec4<f32>, TM * CV>;   // acc[i·CV + j]: row row0 + i, columns col0 + 4·SG·j …
+    var acc: array<vec4<f32>, TILE>;   // acc[i·CV + j]: row row0 + i, columns col0 + 4·SG·j …
     var x: array<f32, TM>;                 // A[row0 + i, k0 + lane]
     for (var k0 = 0u; k0 < params.k; k0 += SG) {
         let ka = min(k0 + lane, params.k - 1u);
@@ -154,17 +145,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         }
         for (var kk = 0u; kk < sg; kk++) {
             let kb = min(k0 + kk, params.k - 1u);   // rows past K are clamped; their x is 0
+            var bv: array<vec4<f32>, CV>;
 #unroll j 0 CV
-            let b_j = b4_at(base_b, kb, col0 + 4u * SG * j);
+            bv[j] = b4_at(base_b, kb, col0 + 4u * SG * j);
 #endunroll
-#unroll i 0 TM
-            {
-                let s = vec4<f32>(subgroupShuffle(x[i], kk));
-#unroll j 0 CV
-                acc[i * CV + j] = fma(s, b_j, acc[i * CV + j]);
-#endunroll
-            }
-#endunroll
+            tile_fma(&acc, &x, bv, kk);
         }
     }
     for (var i = 0u; i < tm; i++) {

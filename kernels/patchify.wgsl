@@ -8,12 +8,7 @@
 // Threads  one invocation per output element (2-D fold).
 // Variants F16 (storage), UNPATCHIFY (the inverse direction).  Override WG.
 
-#ifdef F16
-enable f16;
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     frames: u32,   // B·T

@@ -5,12 +5,7 @@
 //          reduction with the online-softmax merge rule, then a normalising pass.
 // Variants F16 (storage).  Override WG.
 
-#ifdef F16
-enable f16;
-alias T = f16;
-#else
-alias T = f32;
-#endif
+#include "lib/float.wgsl"
 
 struct Params {
     rows: u32,

@@ -12,7 +12,9 @@ import groupnorm from '../../kernels/groupnorm.wgsl';
 import layernorm from '../../kernels/layernorm.wgsl';
 import reduce from '../../kernels/reduce.wgsl';
 import softmax from '../../kernels/softmax.wgsl';
+import libFloat from '../../kernels/lib/float.wgsl';
 import libReduce from '../../kernels/lib/reduce.wgsl';
+import libSubgroupTile from '../../kernels/lib/subgroup-tile.wgsl';
 
 export const kernelFiles: Readonly<Record<string, string>> = {
   'adaln.wgsl': adaln,
@@ -25,5 +27,7 @@ export const kernelFiles: Readonly<Record<string, string>> = {
   'layernorm.wgsl': layernorm,
   'reduce.wgsl': reduce,
   'softmax.wgsl': softmax,
+  'lib/float.wgsl': libFloat,
   'lib/reduce.wgsl': libReduce,
+  'lib/subgroup-tile.wgsl': libSubgroupTile,
 };

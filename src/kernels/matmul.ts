@@ -70,7 +70,7 @@ export interface MatmulVariantWithTile extends MatmulVariant {
 
 /** Defines and overrides for a tile (shared with conv3d, which uses the same mapping). */
 export function tileDefines(t: MatmulTile): Record<string, string | boolean> {
-  return t.kind === 'subgroup' ? { SUBGROUP_TILE: true, TM: `${t.TM}u`, CV: `${t.CV}u` } : {};
+  return t.kind === 'subgroup' ? { SUBGROUP_TILE: true, TM: `${t.TM}u`, CV: `${t.CV}u`, TILE: `${t.TM * t.CV}u` } : {};
 }
 
 export function tileOverrides(t: MatmulTile): Record<string, number> {
