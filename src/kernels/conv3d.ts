@@ -8,7 +8,7 @@ import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, floatDtypeOf } from './common.js';
-import { tileDefines, tileFor, tileName, tileOverrides, tileSpan, type MatmulTile } from './matmul.js';
+import { TEST_TILES, tileDefines, tileFor, tileName, tileOverrides, tileSpan, type MatmulTile } from './matmul.js';
 
 export interface Conv3dVariant {
   readonly dtype: FloatDType;
@@ -19,11 +19,6 @@ export interface Conv3dVariant {
 export function convTileFor(dtype: FloatDType, caps: DeviceCaps): MatmulTile {
   return caps.tuned('conv3d', dtype) ? tileFor({ dtype }, caps, 'conv3d') : tileFor({ dtype }, caps);
 }
-
-const TEST_TILES: MatmulTile[] = [
-  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
-  { kind: 'portable', TM: 4, TN: 2, WG: 8 },
-];
 
 export const conv3dFamily = defineKernelFamily<Conv3dVariant>({
   name: 'conv3d',

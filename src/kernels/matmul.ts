@@ -81,7 +81,8 @@ export function tileName(t: MatmulTile): string {
   return t.kind === 'subgroup' ? `sg${t.SG}x${t.TM}x${t.CV}` : `p${t.WG}x${t.TM}x${t.TN}`;
 }
 
-const TEST_TILES: MatmulTile[] = [
+/** Small tiles of both mappings: the contract test compiles them (also used by conv3d). */
+export const TEST_TILES: readonly MatmulTile[] = [
   { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
   { kind: 'portable', TM: 4, TN: 2, WG: 8 },
 ];
