@@ -290,7 +290,12 @@ export class DecodePool {
       while (window.length > 0) {
         const next = window.shift()!;
         await fill();
-        yield await next;
+        const r = await next;
+        // Results decoded ahead are not handed out once the caller has aborted.
+        if (signal?.aborted) {
+          throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        }
+        yield r;
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
