@@ -10,6 +10,7 @@ import { denoiserFlops } from '../src/model/flops.js';
 import { randomWeightValues, uploadWeights, type ModelWeights } from '../src/model/weights.js';
 import type { FloatDType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
+import { barLabel, panelFigure, type BarPanel } from './chart.js';
 import { benchEnv, median, type Row } from './harness.js';
 
 /** Kernel family of a profile label → the group the profile reports. */
@@ -223,3 +224,88 @@ export const TRADEOFF_COLUMNS = [
   'attention_gflops',
   'peak_mib',
 ];
+
+/**
+ * The profile as a picture: the window tradeoff (passes/s with the ratio to full attention; GFLOP/s
+ * of the whole denoiser and of attention alone, i.e. efficiency per FLOP) and GPU time by kernel
+ * family and by layer kind.
+ */
+export function profileChart(r: ProfileResult): string {
+  const t = r.tradeoff;
+  const first = t[0] ?? r.kernels[0];
+  const windows = t.map((x) => String(x.window));
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const share = (by: string): BarPanel => {
+    const rows = r.kernels.filter((k) => k.by === by);
+    return {
+      title: `GPU time by ${by} (one forward)`,
+      yLabel: 'share of GPU time (%)',
+      groups: rows.map((k) => String(k.group)),
+      series: [
+        {
+          name: 'share',
+          color: by === 'family' ? '#8c564b' : '#9467bd',
+          values: rows.map((k) => 100 * (num(k.share) ?? 0)),
+          labels: rows.map((k) => `${(100 * (num(k.share) ?? 0)).toFixed(0)}%`),
+        },
+      ],
+    };
+  };
+  const panels: BarPanel[] = [
+    {
+      title: 'Denoiser passes per second',
+      yLabel: 'passes / s',
+      groups: windows,
+      series: [
+        {
+          name: 'passes/s',
+          color: '#1f77b4',
+          values: t.map((x) => num(x.passes_per_s)),
+          labels: t.map((x) => {
+            const rel = num(x.relative_to_full);
+            return `${barLabel(num(x.passes_per_s) ?? 0)}${rel !== null ? ` (${rel.toFixed(2)}×)` : ''}`;
+          }),
+        },
+      ],
+    },
+    {
+      title: 'Efficiency per FLOP',
+      yLabel: 'GFLOP/s',
+      groups: windows,
+      series: [
+        { name: 'denoiser GFLOP/s', color: '#2ca02c', values: t.map((x) => num(x.gflops)) },
+        { name: 'attention GFLOP/s', color: '#ff7f0e', values: t.map((x) => num(x.attention_gflops)) },
+      ],
+    },
+    {
+      title: "Attention's share of denoiser GPU time",
+      yLabel: '% of GPU time',
+      groups: windows,
+      series: [
+        {
+          name: 'attention share',
+          color: '#d62728',
+          values: t.map((x) => 100 * (num(x.attention_share) ?? 0)),
+          labels: t.map((x) => `${(100 * (num(x.attention_share) ?? 0)).toFixed(1)}%`),
+        },
+      ],
+    },
+    {
+      title: 'Peak GPU memory (weights + activations)',
+      yLabel: 'MiB',
+      groups: windows,
+      series: [{ name: 'peak MiB', color: '#7f7f7f', values: t.map((x) => num(x.peak_mib)) }],
+    },
+    share('family'),
+    share('layer'),
+  ];
+  const sub = first
+    ? `${String(first.adapter)}${first.software && !/software/i.test(String(first.adapter)) ? ' (software)' : ''} · ${String(first.dtype)} · ${String(first.commit)}`
+    : '';
+  return panelFigure(
+    `walt profile --config ${first ? String(first.config) : '?'}: window-size tradeoff`,
+    sub,
+    panels,
+    3,
+  );
+}

@@ -1,21 +1,23 @@
-// walt bench <matmul|model|kernels|extract> and walt profile: benchmarks, JSON lines on stdout
-// with --json (nothing else there starts with '{'), a markdown table otherwise; --out DIR writes
-// both to DIR.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// walt bench <matmul|attention|model|kernels|extract> and walt profile: benchmarks, JSON lines on
+// stdout with --json (nothing else there starts with '{'), a markdown table otherwise; --out DIR
+// writes both to DIR (and a chart, SVG and PNG, where the bench draws one).
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
+import { writeChart } from '../../bench/chart.js';
 import { benchExtract, EXTRACT_COLUMNS } from '../../bench/extract.js';
 import { markdownTable, printJsonRow, type Row } from '../../bench/harness.js';
 import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
 import { benchMatmul } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
-import { KERNEL_COLUMNS, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
+import { KERNEL_COLUMNS, profileChart, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
 import { loadOrTune } from '../gpu/autotune.js';
 import { GpuContext } from '../gpu/context.js';
 import { loadConfig } from '../model/config.js';
-import { parseFloatDType } from '../tensor/dtype.js';
+import { parseFloatDType, type FloatDType } from '../tensor/dtype.js';
 import { flag, int, intList, optStr, parse, str, UsageError, type OptionSpec } from './args.js';
 
-export const BENCH_HELP = `walt bench <matmul|model|kernels|extract> [options]
+export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract> [options]
 
 walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
                   [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
@@ -25,6 +27,21 @@ walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
   Rows: impl, m, n, k, dtype, ms (median wall, submit → done), gpu_ms (timestamps), gflops, ok,
   err, adapter, software, first_ms (cold, compilation included), reps, variant, date, commit.
   --out DIR also writes DIR/matmul-<dtype>-<date>.jsonl and .md.
+
+walt bench attention [--quick] [--windows 1x16x16,5x4x4,5x8x8,5x16x16,full] [--latent 5x16x16]
+                     [--heads 16] [--head-dim 64,72,80,96,104,112,128] [--batch 1] [--dtype f32,f16]
+                     [--peers tfjs-webgpu,ort-webgpu,ort-webgpu-ops | --peers none]
+                     [--rounds 1] [--min-time-ms 1500] [--matmul-size N] [--json] [--out DIR]
+  Fused windowed attention (walt), our unfused three-pass baseline (walt-naive) and the peers in
+  the same process on the same adapter: attention composed from tfjs-webgpu ops, onnxruntime's
+  WebGPU MultiHeadAttention (ort-webgpu) and its plain-op graph (ort-webgpu-ops). Every result is
+  checked against float64 values at sampled rows: err = max|Δ|/max|ref|; ok when err ≤ 1e-5 (ours,
+  f32), 1e-2 (ours, f16), 5e-2 (peers). gflops = 4·N·N_w·head_dim·heads / time; gb_s counts q, k,
+  v and o once; matmul_share = gflops / our matmul GFLOP/s at N³ measured first in the same run
+  (N = --matmul-size: 1024 on a software adapter, 4096 on a GPU). --quick: head dim 64, 16 heads
+  (width 1024), both dtypes where supported, 5 windows. --out DIR writes
+  attention-<date>.{jsonl,md,svg,png}. --rounds R times every case R times in turn (fairer on a
+  shared machine).
 
 walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup N] [--reps N]
                  [--torch] [--json] [--out DIR] [--adapter NAME]
@@ -60,6 +77,17 @@ const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops'
 
 type Values = Record<string, string | boolean | undefined>;
 
+/** One table a bench returns: rows, the columns of its markdown, and optionally a chart. */
+interface Table {
+  name: string;
+  rows: Row[];
+  columns: string[];
+  /** Markdown written above the table (e.g. the reference matmul rate). */
+  header?: string;
+  /** SVG of the chart: --out writes it as .svg and .png. */
+  chart?: string;
+}
+
 async function openBenchContext(adapter: string | undefined): Promise<GpuContext> {
   const ctx = await GpuContext.create(adapter ? { adapter } : {});
   if (ctx.adapter.isSoftware) {
@@ -72,15 +100,27 @@ async function openBenchContext(adapter: string | undefined): Promise<GpuContext
   return ctx;
 }
 
-function writeResults(dir: string | undefined, name: string, rows: Row[], columns: string[]): void {
+/** Writes a file through a temporary name, so a result is never half-written. */
+function writeAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function writeResults(dir: string | undefined, t: Table): void {
   if (!dir) {
     return;
   }
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
-  writeFileSync(join(dir, `${name}-${stamp}.jsonl`), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  writeFileSync(join(dir, `${name}-${stamp}.md`), markdownTable(rows, columns));
-  process.stderr.write(`walt bench: wrote ${join(dir, `${name}-${stamp}.{jsonl,md}`)}\n`);
+  const base = join(dir, `${t.name}-${stamp}`);
+  writeAtomic(`${base}.jsonl`, t.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeAtomic(`${base}.md`, `${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}`);
+  if (t.chart) {
+    writeChart(`${base}.svg`, t.chart);
+    writeChart(`${base}.png`, t.chart);
+  }
+  process.stderr.write(`walt bench: wrote ${base}.{jsonl,md${t.chart ? ',svg,png' : ''}}\n`);
 }
 
 /** One bench: its own options, whether it needs a GPU context, and its tables. */
@@ -88,12 +128,7 @@ interface BenchSpec {
   options: OptionSpec;
   /** Opens a bench context (tuned) for `run`; false when the bench opens its own. */
   gpu: boolean;
-  run: (
-    v: Values,
-    ctx: GpuContext | null,
-    emit: (r: Row) => void,
-    log: (s: string) => void,
-  ) => Promise<{ name: string; rows: Row[]; columns: string[] }[]>;
+  run: (v: Values, ctx: GpuContext | null, emit: (r: Row) => void, log: (s: string) => void) => Promise<Table[]>;
 }
 
 const log = (m: string): void => {
@@ -128,6 +163,84 @@ const BENCHES: Record<string, BenchSpec> = {
         log: say,
       });
       return [{ name: `matmul-${dtype}`, rows, columns: MATMUL_COLUMNS }];
+    },
+  },
+  attention: {
+    options: {
+      quick: { type: 'boolean' },
+      windows: { type: 'string' },
+      latent: { type: 'string' },
+      heads: { type: 'string' },
+      'head-dim': { type: 'string' },
+      batch: { type: 'string' },
+      dtype: { type: 'string' },
+      peers: { type: 'string' },
+      rounds: { type: 'string' },
+      'min-time-ms': { type: 'string' },
+      'matmul-size': { type: 'string' },
+    },
+    gpu: true,
+    run: async (v, ctx, emit, say) => {
+      const c = ctx!;
+      const quick = flag(v, 'quick');
+      const latent = intList(str(v, 'latent', '5x16x16').replace(/x/g, ','), 'latent');
+      if (latent.length !== 3 || latent.some((x) => x < 1)) {
+        throw new UsageError(`--latent must be TxHxW with positive sizes (e.g. 5x16x16), got '${str(v, 'latent')}'`);
+      }
+      const headDims = intList(str(v, 'head-dim', quick ? '64' : '64,72,80,96,104,112,128'), 'head-dim');
+      const dtypes = str(v, 'dtype', 'f32,f16')
+        .split(',')
+        .filter(Boolean)
+        .map((d) => parseFloatDType(d));
+      if (dtypes.includes('f16') && !c.caps.f16) {
+        say(`f16 skipped: ${c.adapter.name} has no shader-f16`);
+      }
+      const usable = dtypes.filter((d) => d === 'f32' || c.caps.f16);
+      // The reference matmul rate of this adapter, in this run (our own tuned matmul, N³).
+      const size = int(v, 'matmul-size', c.adapter.isSoftware ? 1024 : 4096, 64);
+      const matmulGflops: Partial<Record<FloatDType, number>> = {};
+      const header: string[] = [];
+      for (const dtype of usable) {
+        const mm = await benchMatmul(c, {
+          sizes: [size],
+          dtype,
+          peers: [],
+          minTimeMs: 1000,
+          onRow: () => {},
+          log: say,
+        });
+        const r = mm.find((x) => x.impl === 'walt' && x.ok === true);
+        if (r) {
+          matmulGflops[dtype] = r.gflops as number;
+          const line = `matmul ${size}³ ${dtype}: ${(r.ms as number).toFixed(1)} ms, ${(r.gflops as number).toFixed(2)} GFLOP/s (walt, same run: the reference of matmul_share)`;
+          header.push(line);
+          say(line);
+        }
+      }
+      const peersArg = str(v, 'peers', 'tfjs-webgpu,ort-webgpu,ort-webgpu-ops');
+      const rows = await benchAttention(c, {
+        windows: str(v, 'windows', '1x16x16,5x4x4,5x8x8,5x16x16,full').split(',').filter(Boolean),
+        latent: latent as [number, number, number],
+        heads: int(v, 'heads', 16, 1),
+        headDims,
+        batch: int(v, 'batch', 1, 1),
+        dtypes: usable,
+        peers: peersArg === 'none' ? [] : peersArg.split(',').filter(Boolean),
+        minTimeMs: int(v, 'min-time-ms', quick ? 1000 : 1500, 0),
+        rounds: int(v, 'rounds', 1, 1),
+        matmulGflops,
+        onRow: emit,
+        log: say,
+      });
+      return [
+        {
+          name: 'attention',
+          rows,
+          columns: ATTENTION_COLUMNS,
+          header: header.join('\n\n'),
+          ...(rows.length ? { chart: attentionChart(rows).svg } : {}),
+        },
+      ];
     },
   },
   model: {
@@ -216,7 +329,12 @@ const BENCHES: Record<string, BenchSpec> = {
       });
       return [
         { name: `profile-${config.name}-kernels`, rows: r.kernels, columns: KERNEL_COLUMNS },
-        { name: `profile-${config.name}-tradeoff`, rows: r.tradeoff, columns: TRADEOFF_COLUMNS },
+        {
+          name: `profile-${config.name}-tradeoff`,
+          rows: r.tradeoff,
+          columns: TRADEOFF_COLUMNS,
+          chart: profileChart(r),
+        },
       ];
     },
   },
@@ -247,9 +365,11 @@ async function runBench(what: string, argv: string[], help: string): Promise<num
     const tables = await spec.run(values, ctx, (r) => (json ? printJsonRow(r) : undefined), log);
     for (const t of tables) {
       if (!json) {
-        process.stdout.write(`${tables.length > 1 ? `## ${t.name}\n\n` : ''}${markdownTable(t.rows, t.columns)}\n`);
+        process.stdout.write(
+          `${tables.length > 1 ? `## ${t.name}\n\n` : ''}${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}\n`,
+        );
       }
-      writeResults(optStr(values, 'out'), t.name, t.rows, t.columns);
+      writeResults(optStr(values, 'out'), t);
     }
   } finally {
     await ctx?.close();

@@ -4,6 +4,7 @@
 
 import adaln from '../../kernels/adaln.wgsl';
 import attention from '../../kernels/attention.wgsl';
+import attentionNaive from '../../kernels/attention-naive.wgsl';
 import conv3d from '../../kernels/conv3d.wgsl';
 import elementwise from '../../kernels/elementwise.wgsl';
 import matmul from '../../kernels/matmul.wgsl';
@@ -19,6 +20,7 @@ import libSubgroupTile from '../../kernels/lib/subgroup-tile.wgsl';
 export const kernelFiles: Readonly<Record<string, string>> = {
   'adaln.wgsl': adaln,
   'attention.wgsl': attention,
+  'attention-naive.wgsl': attentionNaive,
   'conv3d.wgsl': conv3d,
   'elementwise.wgsl': elementwise,
   'matmul.wgsl': matmul,

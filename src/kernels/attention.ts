@@ -2,7 +2,7 @@
 // t×h×w windows, full attention; relative-position bias from the layer's table; identity path.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -10,14 +10,99 @@ import { ceilDiv, floatDtypeOf } from './common.js';
 
 export type Dims3 = readonly [number, number, number];
 
+/**
+ * Thread mapping. 'subgroup': a workgroup is one subgroup of SG lanes owning SG·QL queries (QL per
+ * lane); keys in blocks of SG shared by subgroupShuffle (needs the `subgroups` feature). 'portable':
+ * one invocation per query, WG per workgroup, KB keys per online-softmax step.
+ */
+export type AttentionTile = { kind: 'subgroup'; SG: number; QL: number } | { kind: 'portable'; WG: number; KB: number };
+
 export interface AttentionVariant {
   readonly dtype: FloatDType;
   /** Head dimension (multiple of 4): sizes the register arrays. */
   readonly headDim: number;
-  readonly tile?: { WG: number; KB: number };
+  readonly tile: AttentionTile;
 }
 
 export const SUPPORTED_HEAD_DIMS = [16, 32, 64, 72, 80, 96, 104, 112, 128] as const;
+
+/**
+ * The tile used without tuning. llvmpipe (8 lanes): QL queries per lane with q and o (2·QL·DH
+ * floats per lane, 32 bytes each across the lanes) within 16 KiB, half of L1: more queries amortise
+ * the key/value row loads (the largest cost on llvmpipe) over more FLOPs, fewer keep the
+ * accumulators in L1; head dim 64 gets QL = 4, measured as fast as 5 and 8 there, and 32 queries per
+ * workgroup divide the 256- and 320-token windows. GPUs (32 lanes): one query per lane keeps the
+ * register tile small (untuned).
+ */
+export function defaultAttentionTile(caps: DeviceCaps, headDim: number): AttentionTile {
+  if (caps.subgroups && caps.subgroupSize >= 4) {
+    const SG = Math.min(caps.subgroupSize, 32);
+    return { kind: 'subgroup', SG, QL: caps.isSoftware ? Math.max(2, Math.min(8, Math.floor(256 / headDim))) : 1 };
+  }
+  return portableTile(caps);
+}
+
+/** The portable mapping (no subgroups, or q/k/v views that are not vec4-aligned). */
+export function portableTile(caps: DeviceCaps): AttentionTile {
+  return { kind: 'portable', WG: caps.isSoftware ? 32 : 64, KB: 8 };
+}
+
+/**
+ * The tuned tile for this adapter and dtype (a record of the tuning cache), else the default. With
+ * `windowTokens`, the software default also considers QL + 1 queries per lane and keeps whichever
+ * pads the window less (80-token windows: QL 5 runs no padded queries where QL 4 runs 16).
+ */
+export function attentionTileFor(
+  dtype: FloatDType,
+  headDim: number,
+  caps: DeviceCaps,
+  windowTokens?: number,
+): AttentionTile {
+  const t = caps.tuned('attention', dtype);
+  if (t && t.kind === 1 && caps.subgroups && t.SG && t.QL) {
+    return { kind: 'subgroup', SG: t.SG, QL: t.QL };
+  }
+  if (t && t.kind === 0 && t.WG && t.KB) {
+    return { kind: 'portable', WG: t.WG, KB: t.KB };
+  }
+  const d = defaultAttentionTile(caps, headDim);
+  if (d.kind === 'subgroup' && caps.isSoftware && windowTokens !== undefined) {
+    const padded = (ql: number): number => ceilDiv(windowTokens, d.SG * ql) * d.SG * ql;
+    if (padded(d.QL + 1) < padded(d.QL)) {
+      return { ...d, QL: d.QL + 1 };
+    }
+  }
+  return d;
+}
+
+/** Encodes a tile as numbers for the tuning cache. */
+export function attentionTileToRecord(t: AttentionTile): Record<string, number> {
+  return t.kind === 'subgroup' ? { kind: 1, SG: t.SG, QL: t.QL } : { kind: 0, WG: t.WG, KB: t.KB };
+}
+
+export function attentionTileName(t: AttentionTile): string {
+  return t.kind === 'subgroup' ? `sg${t.SG}q${t.QL}` : `p${t.WG}k${t.KB}`;
+}
+
+/** Queries one workgroup covers. */
+export function queriesPerWorkgroup(t: AttentionTile): number {
+  return t.kind === 'subgroup' ? t.SG * t.QL : t.WG;
+}
+
+function checkTile(t: AttentionTile): void {
+  const ok =
+    t.kind === 'subgroup'
+      ? [t.SG, t.QL].every((x) => Number.isInteger(x) && x >= 1) && t.QL <= 16
+      : [t.WG, t.KB].every((x) => Number.isInteger(x) && x >= 1) && t.KB <= 16;
+  if (!ok) {
+    throw new ShapeError(`attention: bad tile ${JSON.stringify(t)}`);
+  }
+}
+
+const TEST_TILES: AttentionTile[] = [
+  { kind: 'subgroup', SG: 8, QL: 4 },
+  { kind: 'portable', WG: 32, KB: 8 },
+];
 
 export const attentionFamily = defineKernelFamily<AttentionVariant>({
   name: 'attention',
@@ -48,15 +133,21 @@ export const attentionFamily = defineKernelFamily<AttentionVariant>({
     ['flags', 'u32'],
     ['q_blocks', 'u32'],
     ['windows', 'u32'],
+    ['opaque', 'u32'],
   ],
-  defines: (v) => ({ F16: v.dtype === 'f16', DH: `${v.headDim}u` }),
-  overrides: (v, caps) => {
-    const t = v.tile ?? caps.tuned('attention', v.dtype);
-    return { WG: t?.WG ?? (caps.isSoftware ? 32 : 64), KB: t?.KB ?? 8 };
-  },
-  variantName: (v) => `${v.dtype}_d${v.headDim}`,
+  defines: (v) => ({
+    F16: v.dtype === 'f16',
+    DH: `${v.headDim}u`,
+    DV: `${v.headDim / 4}u`,
+    ...(v.tile.kind === 'subgroup' ? { SUBGROUP_TILE: true, QL: `${v.tile.QL}u` } : {}),
+  }),
+  overrides: (v): Record<string, number> =>
+    v.tile.kind === 'subgroup' ? { SG: v.tile.SG } : { WG: v.tile.WG, KB: v.tile.KB },
+  variantName: (v) => `${v.dtype}_d${v.headDim}_${attentionTileName(v.tile)}`,
   variants: () =>
-    (['f32', 'f16'] as const).flatMap((dtype) => SUPPORTED_HEAD_DIMS.map((headDim) => ({ dtype, headDim }))),
+    (['f32', 'f16'] as const).flatMap((dtype) =>
+      SUPPORTED_HEAD_DIMS.flatMap((headDim) => TEST_TILES.map((tile) => ({ dtype, headDim, tile }))),
+    ),
 });
 
 /** f32: far tighter than the peers' 5e-2 bar; f16 by the ratio rule. */
@@ -84,7 +175,8 @@ export interface AttentionOptions {
   /** o = v (image inputs in spatiotemporal layers). */
   identity?: boolean;
   out?: Tensor;
-  tile?: { WG: number; KB: number };
+  /** Force a thread mapping (tests, bench, autotuner); default: attentionTileFor(dtype, headDim, caps, Nw). */
+  tile?: AttentionTile;
   label?: string;
 }
 
@@ -139,9 +231,24 @@ export function attention(ctx: GpuContext, q: HeadsView, k: HeadsView, v: HeadsV
     );
   }
   const o = opts.out ?? ctx.empty([tokens, width], dtype, opts.label ?? 'attention');
-  const variant: AttentionVariant = { dtype, headDim, ...(opts.tile ? { tile: opts.tile } : {}) };
-  const wg = opts.tile?.WG ?? ctx.caps.tuned('attention', dtype)?.WG ?? (ctx.caps.isSoftware ? 32 : 64);
-  const qBlocks = ceilDiv(nw, wg);
+  // The subgroup path reads q, k, v as vec4s: strides and offsets must be multiples of 4 elements
+  // (they are in the model); other views take the portable path.
+  const aligned = [q, k, v].every((t) => t.stride % 4 === 0 && t.offset % 4 === 0);
+  let tile = opts.tile ?? attentionTileFor(dtype, headDim, ctx.caps, nw);
+  if (tile.kind === 'subgroup' && !aligned) {
+    if (opts.tile) {
+      throw new ShapeError('attention: the subgroup tile needs q, k, v strides and offsets that are multiples of 4');
+    }
+    tile = portableTile(ctx.caps);
+  }
+  checkTile(tile);
+  if (tile.kind === 'subgroup' && (!ctx.caps.subgroups || tile.SG > ctx.caps.subgroupSize)) {
+    throw new ShapeError(
+      `attention: tile ${attentionTileName(tile)} needs the 'subgroups' feature with subgroups of at least ${tile.SG} lanes`,
+    );
+  }
+  const variant: AttentionVariant = { dtype, headDim, tile };
+  const qBlocks = ceilDiv(nw, queriesPerWorkgroup(tile));
   const groups = B * windows * qBlocks;
   if (groups > ctx.caps.limits.maxComputeWorkgroupsPerDimension) {
     throw new ShapeError(`attention: ${groups} workgroups; use a smaller batch`);
@@ -168,6 +275,7 @@ export function attention(ctx: GpuContext, q: HeadsView, k: HeadsView, v: HeadsV
       flags: (opts.biasTable ? 1 : 0) | (opts.identity ? 2 : 0),
       q_blocks: qBlocks,
       windows,
+      opaque: 0xffffffff,
     },
     workgroups: [groups, heads],
     ...(opts.label ? { label: opts.label } : {}),

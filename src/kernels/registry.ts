@@ -2,6 +2,7 @@
 import type { KernelFamily } from '../gpu/family.js';
 import { adalnFamily } from './adaln.js';
 import { attentionFamily } from './attention.js';
+import { attentionNaiveFamily } from './attention-naive.js';
 import { conv3dFamily } from './conv3d.js';
 import { elementwiseFamily } from './elementwise.js';
 import { groupnormFamily } from './groupnorm.js';
@@ -16,6 +17,7 @@ export const allFamilies: readonly KernelFamily<never>[] = [
   matmulFamily,
   conv3dFamily,
   attentionFamily,
+  attentionNaiveFamily,
   adalnFamily,
   patchifyFamily,
   layernormFamily,

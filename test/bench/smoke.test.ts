@@ -91,8 +91,71 @@ describe('bench smoke tests (schema only)', () => {
     }
   });
 
+  it('bench attention', () => {
+    const out = mkdtempSync(join(tmpdir(), 'walt-bench-'));
+    const r = rows([
+      'bench',
+      'attention',
+      '--latent',
+      '5x4x4',
+      '--windows',
+      '1x4x4,5x2x2,full',
+      '--heads',
+      '2',
+      '--head-dim',
+      '16',
+      '--dtype',
+      'f32',
+      '--peers',
+      'tfjs-webgpu',
+      '--min-time-ms',
+      '0',
+      '--matmul-size',
+      '64',
+      '--json',
+      '--out',
+      out,
+    ]);
+    const walt = r.filter((x) => x.impl === 'walt');
+    expect(walt.map((x) => x.window)).toEqual(['1x4x4', '5x2x2', 'full']);
+    expect(new Set(r.map((x) => x.impl))).toContain('walt-naive');
+    for (const x of r) {
+      expectFields(x, {
+        impl: 'string',
+        window: 'string',
+        heads: 'number',
+        head_dim: 'number',
+        dtype: 'string',
+        ms: 'number',
+        gflops: 'number',
+        gb_s: 'number',
+        matmul_share: 'number',
+        ok: 'boolean',
+        err: 'number',
+        adapter: 'string',
+      });
+    }
+    for (const x of walt) {
+      expect(x.ok).toBe(true);
+      expect(x.err as number).toBeLessThanOrEqual(1e-5);
+    }
+    for (const ext of ['.jsonl', '.md', '.svg', '.png']) {
+      expect(
+        readdirSync(out).some((f) => f.startsWith('attention-') && f.endsWith(ext)),
+        ext,
+      ).toBe(true);
+    }
+  });
+
   it('profile', () => {
-    const r = rows(['profile', '--config', 'micro', '--windows', '5x2x2,5x4x4,full', '--json']);
+    const out = mkdtempSync(join(tmpdir(), 'walt-profile-'));
+    const r = rows(['profile', '--config', 'micro', '--windows', '5x2x2,5x4x4,full', '--json', '--out', out]);
+    for (const ext of ['.jsonl', '.md', '.svg', '.png']) {
+      expect(
+        readdirSync(out).some((f) => f.startsWith('profile-micro-tradeoff-') && f.endsWith(ext)),
+        ext,
+      ).toBe(true);
+    }
     const kernels = r.filter((x) => x.kind === 'kernels');
     const tradeoff = r.filter((x) => x.kind === 'tradeoff');
     expect(new Set(kernels.filter((x) => x.by === 'family').map((x) => x.group))).toContain('conv3d');
