@@ -57,6 +57,12 @@ export interface ProfileOptions {
   dtype: FloatDType;
   windows: string[];
   reps: number;
+  /**
+   * Untimed passes before the timed ones (they compile the pipelines). Default 1; 0 on a software
+   * adapter for a denoiser above 50 GFLOP per pass (an L pass takes minutes there, and Mesa's
+   * shader cache keeps the compiles in the first timed pass to seconds).
+   */
+  warmup?: number;
   /** Skip the encoder in the per-kernel profile (it dominates on large configs). */
   encoder: boolean;
   onRow: (r: Row) => void;
@@ -86,6 +92,7 @@ async function timedForward(
   z: Float32Array,
   lat: number[],
   reps: number,
+  warmup: number,
 ): Promise<{ ms: number[]; recs: ProfileRecord[] }> {
   const run = (): void => {
     ctx.scope(() =>
@@ -97,7 +104,9 @@ async function timedForward(
       }),
     );
   };
-  run(); // warm-up (compiles)
+  for (let i = 0; i < warmup; i++) {
+    run(); // warm-up (compiles)
+  }
   await ctx.sync();
   const ms: number[] = [];
   let recs: ProfileRecord[] = [];
@@ -126,6 +135,7 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   };
   const kernels: Row[] = [];
   const tradeoff: Row[] = [];
+  const warmup = o.warmup ?? (ctx.adapter.isSoftware && denoiserFlops(cfg).total > 50e9 ? 0 : 1);
   const [T, H, Wd] = cfg.pixels;
   const lat = latentShapeOf(cfg, T, H, Wd);
   const z = new Rng(2).normals(lat.reduce((a, b) => a * b));
@@ -136,7 +146,9 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
     const recs: ProfileRecord[] = [];
     if (o.encoder) {
       const px = padPixels(new Rng(1).uniforms(T * H * Wd * 3));
-      ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
+      for (let i = 0; i < warmup; i++) {
+        ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
+      }
       await ctx.sync();
       ctx.setProfiling(true);
       await ctx.takeProfile();
@@ -144,7 +156,7 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
       recs.push(...(await ctx.takeProfile()));
       ctx.setProfiling(false);
     }
-    recs.push(...(await timedForward(ctx, W, z, lat, 1)).recs);
+    recs.push(...(await timedForward(ctx, W, z, lat, 1, warmup)).recs);
     W.dispose();
     const total = recs.reduce((a, r) => a + r.ms, 0);
     for (const [by, key] of [
@@ -182,7 +194,7 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
     const W = uploadWeights(ctx, c, randomWeightValues(c, 0), { needEncoder: false, dtype: o.dtype });
     const weightBytes = [...W.gpu.values()].reduce((a, t) => a + t.byteLength, 0);
     ctx.pool.resetPeak();
-    const { ms, recs } = await timedForward(ctx, W, z, lat, o.reps);
+    const { ms, recs } = await timedForward(ctx, W, z, lat, o.reps, warmup);
     W.dispose();
     const gpuTotal = recs.reduce((a, r) => a + r.ms, 0);
     const attn = recs.filter((r) => r.family === 'attention').reduce((a, r) => a + r.ms, 0);

@@ -62,7 +62,7 @@ walt bench extract [--config test-tiny|L] [--compute f32|f16] [--torch] [--json]
 `;
 
 export const PROFILE_HELP = `walt profile --config NAME [--windows 5x4x4,5x8x8,5x16x16,full] [--dtype f32|f16]
-             [--reps 3] [--no-encoder] [--json] [--out DIR] [--adapter NAME]
+             [--reps 3] [--warmup 1] [--no-encoder] [--json] [--out DIR] [--adapter NAME]
 
 1. One forward pass (encoder + denoiser) with a GPU timestamp around every dispatch, grouped by
    kernel family (conv3d, groupnorm, matmul, attention, norms, elementwise) and by layer kind
@@ -70,7 +70,9 @@ export const PROFILE_HELP = `walt profile --config NAME [--windows 5x4x4,5x8x8,5
 2. The window-size tradeoff of the W.A.L.T paper's Table 3b: for each spatiotemporal window
    (windows that do not tile the latent are skipped), denoiser passes per second, relative to
    full attention, attention's share of GPU time, FLOPs (spec §4.12), GFLOP/s, peak memory.
-Random weights. Tables on stdout (JSON lines with --json); --out DIR writes them with a chart.
+Random weights. Tables on stdout (JSON lines with --json); --out DIR writes them with a chart
+(profile-<config>-tradeoff-<date>.svg/.png). --warmup: untimed passes first (default 1; 0 on a
+software adapter for models above 50 GFLOP per pass, such as L: run those in the background).
 `;
 
 const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
@@ -310,6 +312,7 @@ const BENCHES: Record<string, BenchSpec> = {
       windows: { type: 'string' },
       dtype: { type: 'string' },
       reps: { type: 'string' },
+      warmup: { type: 'string' },
       'no-encoder': { type: 'boolean' },
     },
     gpu: true,
@@ -323,6 +326,7 @@ const BENCHES: Record<string, BenchSpec> = {
         dtype: parseFloatDType(str(v, 'dtype', 'f32')),
         windows: str(v, 'windows', '5x4x4,5x8x8,5x16x16,full').split(','),
         reps: int(v, 'reps', ctx!.adapter.isSoftware ? 1 : 3, 1),
+        ...(v.warmup !== undefined ? { warmup: int(v, 'warmup', 1, 0) } : {}),
         encoder: !flag(v, 'no-encoder'),
         onRow: emit,
         log: say,
