@@ -75,11 +75,13 @@ export const ATTENTION_COLUMNS = [
   'head_dim',
   'dtype',
   'ms',
+  'ms_min',
   'gflops',
   'gb_s',
   'matmul_share',
   'ok',
   'err',
+  'err_abs',
   'first_ms',
 ];
 

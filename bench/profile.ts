@@ -56,7 +56,11 @@ export interface ProfileOptions {
   config: WaltConfig;
   dtype: FloatDType;
   windows: string[];
-  reps: number;
+  /**
+   * Timed passes per window (their median is reported). Default 3; on a software adapter 5 for a
+   * denoiser up to 50 GFLOP per pass (timings there are noisy) and 1 above (an L pass takes minutes).
+   */
+  reps?: number;
   /**
    * Untimed passes before the timed ones (they compile the pipelines). Default 1; 0 on a software
    * adapter for a denoiser above 50 GFLOP per pass (an L pass takes minutes there, and Mesa's
@@ -135,7 +139,9 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   };
   const kernels: Row[] = [];
   const tradeoff: Row[] = [];
-  const warmup = o.warmup ?? (ctx.adapter.isSoftware && denoiserFlops(cfg).total > 50e9 ? 0 : 1);
+  const large = denoiserFlops(cfg).total > 50e9;
+  const warmup = o.warmup ?? (ctx.adapter.isSoftware && large ? 0 : 1);
+  const reps = o.reps ?? (ctx.adapter.isSoftware ? (large ? 1 : 5) : 3);
   const [T, H, Wd] = cfg.pixels;
   const lat = latentShapeOf(cfg, T, H, Wd);
   const z = new Rng(2).normals(lat.reduce((a, b) => a * b));
@@ -194,7 +200,7 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
     const W = uploadWeights(ctx, c, randomWeightValues(c, 0), { needEncoder: false, dtype: o.dtype });
     const weightBytes = [...W.gpu.values()].reduce((a, t) => a + t.byteLength, 0);
     ctx.pool.resetPeak();
-    const { ms, recs } = await timedForward(ctx, W, z, lat, o.reps, warmup);
+    const { ms, recs } = await timedForward(ctx, W, z, lat, reps, warmup);
     W.dispose();
     const gpuTotal = recs.reduce((a, r) => a + r.ms, 0);
     const attn = recs.filter((r) => r.family === 'attention').reduce((a, r) => a + r.ms, 0);

@@ -71,8 +71,10 @@ export const PROFILE_HELP = `walt profile --config NAME [--windows 5x4x4,5x8x8,5
    (windows that do not tile the latent are skipped), denoiser passes per second, relative to
    full attention, attention's share of GPU time, FLOPs (spec §4.12), GFLOP/s, peak memory.
 Random weights. Tables on stdout (JSON lines with --json); --out DIR writes them with a chart
-(profile-<config>-tradeoff-<date>.svg/.png). --warmup: untimed passes first (default 1; 0 on a
-software adapter for models above 50 GFLOP per pass, such as L: run those in the background).
+(profile-<config>-tradeoff-<date>.svg/.png). --reps: timed passes per window, median reported
+(default 3; on a software adapter 5, or 1 for models above 50 GFLOP per pass). --warmup: untimed
+passes first (default 1; 0 on a software adapter for models above 50 GFLOP per pass, such as L:
+run those in the background).
 `;
 
 const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
@@ -325,7 +327,7 @@ const BENCHES: Record<string, BenchSpec> = {
         config,
         dtype: parseFloatDType(str(v, 'dtype', 'f32')),
         windows: str(v, 'windows', '5x4x4,5x8x8,5x16x16,full').split(','),
-        reps: int(v, 'reps', ctx!.adapter.isSoftware ? 1 : 3, 1),
+        ...(v.reps !== undefined ? { reps: int(v, 'reps', 3, 1) } : {}),
         ...(v.warmup !== undefined ? { warmup: int(v, 'warmup', 1, 0) } : {}),
         encoder: !flag(v, 'no-encoder'),
         onRow: emit,

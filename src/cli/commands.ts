@@ -36,7 +36,11 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   pca: { run: pcaCommand, summary: "a PCA picture (PNG) of one clip's features", help: PCA_HELP },
   sample: { run: sampleCommand, summary: 'make a small sample collection with ffmpeg', help: SAMPLE_HELP },
   profile: { run: profileCommand, summary: 'per-kernel GPU times and the window-size tradeoff', help: PROFILE_HELP },
-  bench: { run: benchCommand, summary: 'benchmarks: matmul (with tfjs/onnxruntime peers)', help: BENCH_HELP },
+  bench: {
+    run: benchCommand,
+    summary: 'benchmarks: matmul, attention (with tfjs/onnxruntime peers), model, kernels, extract',
+    help: BENCH_HELP,
+  },
 };
 
 export function usage(): string {
