@@ -97,6 +97,7 @@ async function timedForward(
   lat: number[],
   reps: number,
   warmup: number,
+  onPass: (what: string) => void,
 ): Promise<{ ms: number[]; recs: ProfileRecord[] }> {
   const run = (): void => {
     ctx.scope(() =>
@@ -110,8 +111,9 @@ async function timedForward(
   };
   for (let i = 0; i < warmup; i++) {
     run(); // warm-up (compiles)
+    await ctx.sync();
+    onPass(`warm-up ${i + 1}/${warmup}`);
   }
-  await ctx.sync();
   const ms: number[] = [];
   let recs: ProfileRecord[] = [];
   for (let i = 0; i < reps; i++) {
@@ -122,6 +124,7 @@ async function timedForward(
     recs = await ctx.takeProfile();
     ms.push(performance.now() - t0);
     ctx.setProfiling(false);
+    onPass(`timed ${i + 1}/${reps}`);
   }
   return { ms, recs };
 }
@@ -145,6 +148,41 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   const [T, H, Wd] = cfg.pixels;
   const lat = latentShapeOf(cfg, T, H, Wd);
   const z = new Rng(2).normals(lat.reduce((a, b) => a * b));
+  const grid = tokenGrid(cfg.denoiser);
+  const entries: { name: string; c: WaltConfig }[] = [];
+  for (const s of o.windows) {
+    const w = parseWindow(s, grid);
+    if (w === null) {
+      o.log(`window ${s} skipped: it does not tile the ${grid.join('x')} token grid`);
+      continue;
+    }
+    entries.push({ name: s, c: withWindow(cfg, w) });
+  }
+
+  // Progress: one line per pass with the time it took and an estimate of what is left from the
+  // mean encoder and denoiser pass so far (an L pass takes minutes on a software adapter).
+  const encPasses = o.encoder ? warmup + 1 : 0;
+  const passes = encPasses + warmup + 1 + entries.length * (warmup + reps);
+  const spent = { enc: 0, den: 0 };
+  let done = 0;
+  let last = performance.now();
+  const progress =
+    (stage: string) =>
+    (what: string): void => {
+      const now = performance.now();
+      spent[stage === 'encoder' ? 'enc' : 'den'] += now - last;
+      done++;
+      const encDone = Math.min(done, encPasses);
+      const encMean = encDone ? spent.enc / encDone : 0;
+      const denMean = done > encPasses ? spent.den / (done - encPasses) : encMean;
+      const left = (encPasses - encDone) * encMean + (passes - Math.max(done, encPasses)) * denMean;
+      o.log(
+        `profile: ${stage} ${what}: ${((now - last) / 1000).toFixed(1)} s [${done}/${passes} passes${
+          done < passes ? `, about ${Math.round(left / 1000)} s left` : ''
+        }]`,
+      );
+      last = now;
+    };
 
   // 1. One forward, every dispatch timed.
   {
@@ -152,17 +190,20 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
     const recs: ProfileRecord[] = [];
     if (o.encoder) {
       const px = padPixels(new Rng(1).uniforms(T * H * Wd * 3));
+      const tick = progress('encoder');
       for (let i = 0; i < warmup; i++) {
         ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
+        await ctx.sync();
+        tick(`warm-up ${i + 1}/${warmup}`);
       }
-      await ctx.sync();
       ctx.setProfiling(true);
       await ctx.takeProfile();
       ctx.scope(() => encode(ctx, W, ctx.upload(px, [T, H, Wd, 4], o.dtype)));
       recs.push(...(await ctx.takeProfile()));
       ctx.setProfiling(false);
+      tick('timed 1/1');
     }
-    recs.push(...(await timedForward(ctx, W, z, lat, 1, warmup)).recs);
+    recs.push(...(await timedForward(ctx, W, z, lat, 1, warmup, progress('denoiser'))).recs);
     W.dispose();
     const total = recs.reduce((a, r) => a + r.ms, 0);
     for (const [by, key] of [
@@ -186,21 +227,11 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   }
 
   // 2. Window tradeoff (denoiser only, like Table 3b's steps/s).
-  const grid = tokenGrid(cfg.denoiser);
-  const entries: { name: string; c: WaltConfig }[] = [];
-  for (const s of o.windows) {
-    const w = parseWindow(s, grid);
-    if (w === null) {
-      o.log(`window ${s} skipped: it does not tile the ${grid.join('x')} token grid`);
-      continue;
-    }
-    entries.push({ name: s, c: withWindow(cfg, w) });
-  }
   for (const { name, c } of entries) {
     const W = uploadWeights(ctx, c, randomWeightValues(c, 0), { needEncoder: false, dtype: o.dtype });
     const weightBytes = [...W.gpu.values()].reduce((a, t) => a + t.byteLength, 0);
     ctx.pool.resetPeak();
-    const { ms, recs } = await timedForward(ctx, W, z, lat, reps, warmup);
+    const { ms, recs } = await timedForward(ctx, W, z, lat, reps, warmup, progress(`window ${name}`));
     W.dispose();
     const gpuTotal = recs.reduce((a, r) => a + r.ms, 0);
     const attn = recs.filter((r) => r.family === 'attention').reduce((a, r) => a + r.ms, 0);
