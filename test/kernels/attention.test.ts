@@ -118,6 +118,17 @@ describe('windowed attention (fused)', () => {
     });
   });
 
+  // The spec's other head dims (80–128; 64 and 72 above), each its own pipeline: one small
+  // case each, window not a multiple of the tile, with the bias.
+  describe('every supported head dim (default tile)', () => {
+    for (const dh of [80, 96, 104, 112, 128]) {
+      it(`dh ${dh}`, async () => {
+        const ctx = await gpu();
+        await run(ctx, { latent: [5, 4, 4], window: [5, 2, 2], heads: 1, dh, batch: 1, bias: true }, undefined);
+      });
+    }
+  });
+
   describe('portable tile', () => {
     for (const c of CASES.filter((x) => x.dh !== 72)) {
       it(name(c), async () => {
