@@ -12,6 +12,7 @@ import { benchMatmul } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
 import { KERNEL_COLUMNS, profileChart, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
 import { loadOrTune } from '../gpu/autotune.js';
+import { SUPPORTED_HEAD_DIMS } from '../kernels/attention.js';
 import { GpuContext } from '../gpu/context.js';
 import { loadConfig } from '../model/config.js';
 import { parseFloatDType, type FloatDType } from '../tensor/dtype.js';
@@ -192,6 +193,10 @@ const BENCHES: Record<string, BenchSpec> = {
         throw new UsageError(`--latent must be TxHxW with positive sizes (e.g. 5x16x16), got '${str(v, 'latent')}'`);
       }
       const headDims = intList(str(v, 'head-dim', quick ? '64' : '64,72,80,96,104,112,128'), 'head-dim');
+      const bad = headDims.filter((d) => !(SUPPORTED_HEAD_DIMS as readonly number[]).includes(d));
+      if (bad.length) {
+        throw new UsageError(`--head-dim ${bad.join(',')}: supported head dims are ${SUPPORTED_HEAD_DIMS.join(', ')}`);
+      }
       const dtypes = str(v, 'dtype', 'f32,f16')
         .split(',')
         .filter(Boolean)

@@ -147,6 +147,17 @@ describe('bench smoke tests (schema only)', () => {
     }
   });
 
+  it('bench attention rejects bad options with the fix', () => {
+    for (const [args, msg] of [
+      [['--head-dim', '20'], /supported head dims are/],
+      [['--latent', '5x16'], /TxHxW/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [CLI, 'bench', 'attention', ...args], { encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+
   it('profile', () => {
     const out = mkdtempSync(join(tmpdir(), 'walt-profile-'));
     const r = rows(['profile', '--config', 'micro', '--windows', '5x2x2,5x4x4,full', '--json', '--out', out]);
