@@ -24,7 +24,7 @@ import { roundToF16 } from '../src/tensor/f16.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
 import { esc, niceAxis } from './chart.js';
-import { benchEnv, median, relErrorAt, timeRuns, type Row } from './harness.js';
+import { benchEnv, median, parseWindow, relErrorAt, timeRuns, type Row } from './harness.js';
 import { loadAttentionPeer, type AttentionPeer } from './peers/index.js';
 
 export interface AttentionBenchOptions {
@@ -87,22 +87,6 @@ export const ATTENTION_COLUMNS = [
 
 /** Query rows whose output is checked against the float64 reference, at most this many. */
 const SAMPLE_ROWS = 48;
-
-/** Parses 'TxHxW' or 'full' against the latent. */
-export function parseWindow(name: string, latent: Dims3): Dims3 {
-  if (name === 'full') {
-    return latent;
-  }
-  const m = /^(\d+)x(\d+)x(\d+)$/.exec(name);
-  if (!m) {
-    throw new Error(`window '${name}': use TxHxW (e.g. 5x8x8) or 'full'`);
-  }
-  const w: Dims3 = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (w.some((x, i) => x < 1 || latent[i]! % x !== 0)) {
-    throw new Error(`window ${name} does not tile the latent ${latent.join('x')}`);
-  }
-  return w;
-}
 
 /** One problem: values in the peers' partitioned layout and the latent row of every (window, token). */
 interface Problem {

@@ -1,20 +1,19 @@
-// Chart output for the benches: SVG as written, PNG through @resvg/resvg-js; both written to a
-// temporary name and renamed, so a chart is never half-written. Plus the small SVG pieces the
-// bench charts share.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+// Chart output for the benches: SVG as written, PNG through @resvg/resvg-js; both written
+// atomically, so a chart is never half-written. Plus the small SVG pieces the bench charts share.
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
+import { writeBytesAtomic } from '../src/util/atomic.js';
 
 /** Writes `svg` to `path`: rendered to PNG when the path ends in .png, else the SVG text. */
-export function writeChart(path: string, svg: string): void {
+export function writeChart(path: string, svg: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  if (path.toLowerCase().endsWith('.png')) {
-    writeFileSync(tmp, new Resvg(svg, { background: 'white', font: { loadSystemFonts: true } }).render().asPng());
-  } else {
-    writeFileSync(tmp, svg);
-  }
-  renameSync(tmp, path);
+  return writeBytesAtomic(
+    path,
+    path.toLowerCase().endsWith('.png')
+      ? new Resvg(svg, { background: 'white', font: { loadSystemFonts: true } }).render().asPng()
+      : svg,
+  );
 }
 
 export function esc(s: string): string {

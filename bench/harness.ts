@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../src/gpu/context.js';
+import type { Dims3 } from '../src/model/config.js';
 import pkg from '../package.json';
 
 export interface BenchEnv {
@@ -154,4 +155,20 @@ export function relErrorAt(got: ArrayLike<number>, ref: ReadonlyMap<number, numb
     m = Math.max(m, Math.abs(v));
   }
   return Number.isNaN(e) ? Infinity : e / Math.max(m, 1e-30);
+}
+
+/** Parses a window 'TxHxW' or 'full' (the latent itself); throws unless it tiles the latent. */
+export function parseWindow(name: string, latent: Readonly<Dims3>): Dims3 {
+  if (name === 'full') {
+    return [...latent];
+  }
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(name);
+  if (!m) {
+    throw new Error(`window '${name}': use TxHxW (e.g. 5x8x8) or 'full'`);
+  }
+  const w: Dims3 = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (w.some((x, i) => x < 1 || latent[i]! % x !== 0)) {
+    throw new Error(`window ${name} does not tile the latent ${latent.join('x')}`);
+  }
+  return w;
 }

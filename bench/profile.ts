@@ -3,7 +3,7 @@
 // denoiser forward passes per second, relative to full attention, attention's share of GPU
 // time, FLOPs (spec §4.12), GFLOP/s and peak memory.
 import type { GpuContext, ProfileRecord } from '../src/gpu/context.js';
-import { tokenGrid, withWindow, type Dims3, type WaltConfig } from '../src/model/config.js';
+import { tokenGrid, withWindow, type WaltConfig } from '../src/model/config.js';
 import { denoise } from '../src/model/denoiser.js';
 import { encode, latentShapeOf, padPixels } from '../src/model/encoder.js';
 import { denoiserFlops } from '../src/model/flops.js';
@@ -11,7 +11,7 @@ import { randomWeightValues, uploadWeights, type ModelWeights } from '../src/mod
 import type { FloatDType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
 import { barLabel, panelFigure, type BarPanel } from './chart.js';
-import { benchEnv, median, type Row } from './harness.js';
+import { benchEnv, median, parseWindow, type Row } from './harness.js';
 
 /** Kernel family of a profile label → the group the profile reports. */
 export function familyGroup(family: string): string {
@@ -78,18 +78,6 @@ export interface ProfileResult {
   tradeoff: Row[];
 }
 
-export function parseWindow(s: string, grid: Dims3): Dims3 | 'full' | null {
-  if (s === 'full') {
-    return 'full';
-  }
-  const m = /^(\d+)x(\d+)x(\d+)$/.exec(s);
-  if (!m) {
-    return null;
-  }
-  const w: Dims3 = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return w.every((x, i) => x > 0 && grid[i]! % x === 0) ? w : null;
-}
-
 async function timedForward(
   ctx: GpuContext,
   W: ModelWeights,
@@ -151,12 +139,12 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   const grid = tokenGrid(cfg.denoiser);
   const entries: { name: string; c: WaltConfig }[] = [];
   for (const s of o.windows) {
-    const w = parseWindow(s, grid);
-    if (w === null) {
-      o.log(`window ${s} skipped: it does not tile the ${grid.join('x')} token grid`);
-      continue;
+    try {
+      // 'full' also widens the spatial window (withWindow), so it stays a name here.
+      entries.push({ name: s, c: withWindow(cfg, s === 'full' ? 'full' : parseWindow(s, grid)) });
+    } catch (e) {
+      o.log(`window ${s} skipped: ${e instanceof Error ? e.message : String(e)}`);
     }
-    entries.push({ name: s, c: withWindow(cfg, w) });
   }
 
   // Progress: one line per pass with the time it took and an estimate of what is left from the

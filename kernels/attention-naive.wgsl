@@ -39,20 +39,15 @@ struct Params {
 
 override WG: u32 = 64;
 
+#include "lib/window.wgsl"
+
 // Latent row of window-local token n of flat window b·windows + w; local (t, y, x) in .yzw.
 fn token_of(wflat: u32, n: u32) -> vec4<u32> {
-    let b = wflat / params.windows;
-    let wi = wflat % params.windows;
-    let nwx = params.lat_w / params.win_w;
-    let nwy = params.lat_h / params.win_h;
-    let wt = wi / (nwx * nwy);
-    let wy = (wi / nwx) % nwy;
-    let wx = wi % nwx;
+    let w = window_of(wflat);
     let lt = n / (params.win_h * params.win_w);
     let ly = (n / params.win_w) % params.win_h;
     let lx = n % params.win_w;
-    let row = ((b * params.lat_t + wt * params.win_t + lt) * params.lat_h + wy * params.win_h + ly) * params.lat_w
-        + wx * params.win_w + lx;
+    let row = ((w.b * params.lat_t + w.t0 + lt) * params.lat_h + w.y0 + ly) * params.lat_w + w.x0 + lx;
     return vec4<u32>(row, lt, ly, lx);
 }
 

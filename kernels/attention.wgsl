@@ -123,24 +123,7 @@ fn udiv(n: u32, d: u32) -> u32 {
     return x;
 }
 
-// Window (b, wt, wy, wx) of a flat window index b · windows + w.
-struct Window {
-    b: u32,
-    t0: u32,   // first latent frame, row and column of the window
-    y0: u32,
-    x0: u32,
-};
-
-fn window_of(wflat: u32) -> Window {
-    let b = wflat / params.windows;
-    let wi = wflat % params.windows;
-    let nwx = params.lat_w / params.win_w;
-    let nwy = params.lat_h / params.win_h;
-    let wt = wi / (nwx * nwy);
-    let wy = (wi / nwx) % nwy;
-    let wx = wi % nwx;
-    return Window(b, wt * params.win_t, wy * params.win_h, wx * params.win_w);
-}
+#include "lib/window.wgsl"
 
 // Global token row of window-local index n, and its bias position pos(t, y, x) (see the header).
 fn token_of(w: Window, n: u32) -> vec2<u32> {

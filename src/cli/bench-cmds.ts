@@ -1,7 +1,7 @@
 // walt bench <matmul|attention|model|kernels|extract> and walt profile: benchmarks, JSON lines on
 // stdout with --json (nothing else there starts with '{'), a markdown table otherwise; --out DIR
 // writes both to DIR (and a chart, SVG and PNG, where the bench draws one).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
 import { writeChart } from '../../bench/chart.js';
@@ -16,6 +16,7 @@ import { SUPPORTED_HEAD_DIMS } from '../kernels/attention.js';
 import { GpuContext } from '../gpu/context.js';
 import { loadConfig } from '../model/config.js';
 import { parseFloatDType, type FloatDType } from '../tensor/dtype.js';
+import { writeBytesAtomic } from '../util/atomic.js';
 import { flag, int, intList, optStr, parse, str, UsageError, type OptionSpec } from './args.js';
 
 export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract> [options]
@@ -105,25 +106,19 @@ async function openBenchContext(adapter: string | undefined): Promise<GpuContext
   return ctx;
 }
 
-/** Writes a file through a temporary name, so a result is never half-written. */
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
-function writeResults(dir: string | undefined, t: Table): void {
+/** Writes a table's files under `dir` (each atomically, so a result is never half-written). */
+async function writeResults(dir: string | undefined, t: Table): Promise<void> {
   if (!dir) {
     return;
   }
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
   const base = join(dir, `${t.name}-${stamp}`);
-  writeAtomic(`${base}.jsonl`, t.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  writeAtomic(`${base}.md`, `${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}`);
+  await writeBytesAtomic(`${base}.jsonl`, t.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeBytesAtomic(`${base}.md`, `${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}`);
   if (t.chart) {
-    writeChart(`${base}.svg`, t.chart);
-    writeChart(`${base}.png`, t.chart);
+    await writeChart(`${base}.svg`, t.chart);
+    await writeChart(`${base}.png`, t.chart);
   }
   process.stderr.write(`walt bench: wrote ${base}.{jsonl,md${t.chart ? ',svg,png' : ''}}\n`);
 }
@@ -380,7 +375,7 @@ async function runBench(what: string, argv: string[], help: string): Promise<num
           `${tables.length > 1 ? `## ${t.name}\n\n` : ''}${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}\n`,
         );
       }
-      writeResults(optStr(values, 'out'), t);
+      await writeResults(optStr(values, 'out'), t);
     }
   } finally {
     await ctx?.close();

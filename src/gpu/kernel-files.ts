@@ -16,6 +16,7 @@ import softmax from '../../kernels/softmax.wgsl';
 import libFloat from '../../kernels/lib/float.wgsl';
 import libReduce from '../../kernels/lib/reduce.wgsl';
 import libSubgroupTile from '../../kernels/lib/subgroup-tile.wgsl';
+import libWindow from '../../kernels/lib/window.wgsl';
 
 export const kernelFiles: Readonly<Record<string, string>> = {
   'adaln.wgsl': adaln,
@@ -32,4 +33,5 @@ export const kernelFiles: Readonly<Record<string, string>> = {
   'lib/float.wgsl': libFloat,
   'lib/reduce.wgsl': libReduce,
   'lib/subgroup-tile.wgsl': libSubgroupTile,
+  'lib/window.wgsl': libWindow,
 };

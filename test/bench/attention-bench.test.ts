@@ -1,8 +1,8 @@
 // benchAttention at a tiny size on the test adapter: the row schema, one row per implementation and
 // window, and the chart (times are not checked).
 import { describe, expect, it } from 'vitest';
-import { attentionChart, ATTENTION_COLUMNS, benchAttention, parseWindow } from '../../bench/attention.js';
-import type { Row } from '../../bench/harness.js';
+import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
+import { parseWindow, type Row } from '../../bench/harness.js';
 import { gpu } from '../helpers/gpu.js';
 
 describe('bench attention (schema only)', () => {
