@@ -15,19 +15,22 @@
 //
 // Two thread mappings (both: f32 math, online softmax, no workgroup memory):
 //  SUBGROUP_TILE (needs the `subgroups` feature; the fast path on llvmpipe):
-//    a workgroup is one subgroup of SG lanes and owns SG·QL queries of one (b, window, head); lane l
-//    owns the queries q0 + l + SG·r (r < QL): their scaled q rows and output accumulators live in
-//    private arrays. Keys go in blocks of SG: lane l loads key and value row j0 + l (every lane a
+//    a workgroup of WG invocations (one 8-lane subgroup on llvmpipe, several subgroups on GPUs)
+//    owns WG·QL queries of one (b, window, head); invocation i owns the queries q0 + i + WG·r
+//    (r < QL): their scaled q rows and output accumulators live in private arrays. Keys go in
+//    blocks of the subgroup size sg (the builtin, not assumed): lane l of each subgroup loads key
+//    and value row j0 + l (every lane a
 //    distinct row: on llvmpipe every non-constant storage load is a guarded scalar load per lane, so
-//    a row that all lanes load costs SG times as much), then for each key jj of the block all lanes
+//    a row that all lanes load costs sg times as much), then for each key jj of the block all lanes
 //    get its vec4s by subgroupShuffle (one vpermps) and use each for QL queries. One key per softmax
 //    step: QL scores in registers; the reference maximum moves lazily (see the loop), so the
 //    accumulators are not rescaled per key. The tail block runs only its valid keys (a uniform
 //    bound), so no masking. Loop-carried stores are blended with the loop mask on llvmpipe, which
 //    is why more keys per step (fewer accumulator updates) measured slower: LLVM then interleaves
 //    the keys and spills.
-//    The QL × DH/4 tile is unrolled with #unroll (QL, DH, DV are defines); every loop that fills or
-//    drains a private array keeps a bound NIR cannot see (DV + opaque + 1): with a visible bound NIR
+//    The QL × DH/4 tile is unrolled with #unroll (QL, DH, DV are defines); with OPAQUE_LOOPS
+//    (software adapters only) every loop that fills or drains a private array keeps a bound NIR
+//    cannot see (DV + opaque + 1): with a visible bound NIR
 //    unrolls it, and each unrolled storage access is 8 guarded per-lane loads of code (a 64-dim
 //    variant compiled for 20 s instead of 2 s). The LLVM compile happens at the first dispatch.
 //  Portable (no subgroups, or views that are not vec4-aligned): one workgroup per (b, window,
@@ -38,9 +41,9 @@
 // Function-scope arrays declared inside loops get explicit initialisers: on llvmpipe a declaration
 // without one is not re-zeroed per iteration (seen as wrong results, not as a compile error).
 //
-// Variants F16 (storage), DH (head dim, multiple of 4) and DV = DH / 4, SUBGROUP_TILE with QL
-//          (defines).
-// Overrides SG (lanes = key block, ≤ subgroup size) or WG, KB (portable path).
+// Variants F16 (storage), DH (head dim, multiple of 4) and DV = DH / 4, SUBGROUP_TILE with QL,
+//          OPAQUE_LOOPS (defines).
+// Overrides WG (subgroup path: a multiple of the adapter's largest subgroup), or WG, KB.
 
 #include "lib/float.wgsl"
 
@@ -138,24 +141,30 @@ fn token_of(w: Window, n: u32) -> vec2<u32> {
 }
 
 #ifdef SUBGROUP_TILE
-override SG: u32 = 8;
+override WG: u32 = 8;   // invocations per workgroup: a multiple of the largest subgroup size
 
-@compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32) {
     let h = wg.y;
     let hd = h * DH;
     let win = window_of(wg.x / params.q_blocks);
     let nw = params.win_t * params.win_h * params.win_w;
-    let q0 = (wg.x % params.q_blocks) * SG * QL;   // first query of this workgroup
+    let q0 = (wg.x % params.q_blocks) * WG * QL;   // first query of this workgroup
+#ifdef OPAQUE_LOOPS
     // DV and QL as loop bounds NIR cannot see (opaque + 1 wraps to 0): with a visible bound it
     // unrolls every loop that indexes a private array, and each unrolled storage access becomes
     // 8 guarded per-lane loads of code (seconds of LLVM compile).
     let dv = DV + (params.opaque + 1u);
     let ql = QL + (params.opaque + 1u);
+#else
+    let dv = DV;
+    let ql = QL;
+#endif
 
     if ((params.flags & FLAG_IDENTITY) != 0u) {
         for (var r = 0u; r < ql; r++) {
-            let n = q0 + r * SG + lane;
+            let n = q0 + r * WG + lid;
             if (n < nw) {
                 let row = token_of(win, n).x;
                 for (var c = 0u; c < dv; c++) {
@@ -173,7 +182,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     let pos_c = ((params.win_t - 1u) * (2u * params.win_h - 1u) + params.win_h - 1u) * (2u * params.win_w - 1u)
         + params.win_w - 1u;
     for (var r = 0u; r < ql; r++) {
-        let tok = token_of(win, min(q0 + r * SG + lane, nw - 1u));
+        let tok = token_of(win, min(q0 + r * WG + lid, nw - 1u));
         let base = tok.x * params.q_stride + params.q_offset + hd;
         for (var c = 0u; c < dv; c++) {
             qa[r * DV + c] = q4(base + 4u * c) * params.scale_log2;
@@ -191,7 +200,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
 
     var ka: array<vec4<f32>, DV>;   // key row j0 + lane
     var va: array<vec4<f32>, DV>;   // value row j0 + lane
-    for (var j0 = 0u; j0 < nw; j0 += SG) {
+    for (var j0 = 0u; j0 < nw; j0 += sg) {
         let tok = token_of(win, min(j0 + lane, nw - 1u));
         let kbase = tok.x * params.k_stride + params.k_offset + hd;
         let vbase = tok.x * params.v_stride + params.v_offset + hd;
@@ -201,7 +210,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         }
         // Keys jj < keys of the block, one at a time: QL scores in registers, each shuffled key vec4
         // serving the QL queries of the lane, then one online-softmax step and o += p · v.
-        let keys = min(SG, nw - j0);
+        let keys = min(sg, nw - j0);
         for (var jj = 0u; jj < keys; jj++) {
             var s = array<f32, QL>();   // (explicit initialiser: a declaration without one is not
                                         // re-zeroed per iteration on llvmpipe)
@@ -247,7 +256,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
     }
 
     for (var r = 0u; r < ql; r++) {
-        let n = q0 + r * SG + lane;
+        let n = q0 + r * WG + lid;
         if (n < nw) {
             let obase = (token_of(win, n).x * params.o_stride + hd) / 4u;
             let inv = 1.0 / l[r];
@@ -268,7 +277,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let qb = wg.x % params.q_blocks;
     let win = window_of(wg.x / params.q_blocks);
     let nw = params.win_t * params.win_h * params.win_w;
+#ifdef OPAQUE_LOOPS
     let dv = DV + (params.opaque + 1u);   // DV, hidden from NIR's unroller (see the subgroup path)
+#else
+    let dv = DV;
+#endif
 
     let qtok = token_of(win, min(qb * WG + lid, nw - 1u));   // queries past the window repeat the last (not stored)
     let live = qb * WG + lid < nw;

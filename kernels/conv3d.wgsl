@@ -11,12 +11,13 @@
 //          W (kt, kh, kw, C_in, C_out) — the canonical [C_out, C_in, kt, kh, kw] transposed at load.
 //          y (T_out_chunk, H_out, W_out, C_out) for output frames tout0 … tout0 + T_out_chunk − 1.
 // Threads  The GEMM view of matmul.wgsl: M = output pixels (t, y, x), N = C_out, K = taps × C_in,
-//          with the same two mappings (see matmul.wgsl): SUBGROUP_TILE (one subgroup of SG lanes
-//          owns TM pixels × SG·CV vec4 channels; per tap and block of SG input channels, lane l
-//          gathers x[pixel_i, c0 + l] for the TM pixels and the values are shared by
-//          subgroupShuffle) or the portable TM × 4·TN per invocation. Row tiles fold over (y, z).
+//          with the same two mappings (see matmul.wgsl): SUBGROUP_TILE (a workgroup of WG
+//          invocations owns TM pixels × WG·CV vec4 channels; per tap and block of input channels
+//          as wide as the subgroup, lane l gathers x[pixel_i, c0 + l] for the TM pixels and the
+//          values are shared by subgroupShuffle) or the portable TM × 4·TN per invocation. Row
+//          tiles fold over (y, z).
 // Memory   registers only.
-// Variants F16, SUBGROUP_TILE with TM, CV (defines).  Overrides SG, or TM, TN, WG.
+// Variants F16, SUBGROUP_TILE with TM, CV, OPAQUE_LOOPS (defines).  Overrides WG, or TM, TN, WG.
 
 #include "lib/float.wgsl"
 
@@ -90,16 +91,20 @@ fn store4(v: vec4<f32>, m: u32, n: u32) {
 
 #ifdef SUBGROUP_TILE
 #include "lib/subgroup-tile.wgsl"
-override SG: u32 = 8;
+override WG: u32 = 8;   // invocations per workgroup: a multiple of the largest subgroup size
 
-@compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32) {
     let m0 = (wg.z * 65535u + wg.y) * TM;
-    let col0 = (wg.x * SG * CV + lane) * 4u;
+    let col0 = (wg.x * WG * CV + lid) * 4u;
     let m_total = params.t_out * params.h_out * params.w_out;
     let hw_out = params.h_out * params.w_out;
+#ifdef OPAQUE_LOOPS
     let tm = min(TM, params.opaque);
-    let sg = min(SG, params.opaque);
+#else
+    let tm = TM;
+#endif
 
     var acc: array<vec4<f32>, TILE>;
     var xv: array<f32, TM>;
@@ -115,7 +120,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             off[i] = pixel_offset(i32(params.tout0 + m / hw_out), i32((m % hw_out) / params.w_out), i32(m % params.w_out), ka, kb, kc);
         }
         let kbase = tap * params.c_in;
-        for (var c0 = 0u; c0 < params.c_in; c0 += SG) {
+        for (var c0 = 0u; c0 < params.c_in; c0 += sg) {
             let ci = c0 + lane;
             let live = ci < params.c_in;
             for (var i = 0u; i < tm; i++) {
@@ -126,7 +131,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
                 let k = kbase + min(c0 + kk, params.c_in - 1u);   // clamped rows meet zero x
                 var bv: array<vec4<f32>, CV>;
 #unroll j 0 CV
-                bv[j] = w4_at(k, col0 + 4u * SG * j);
+                bv[j] = w4_at(k, col0 + 4u * WG * j);
 #endunroll
                 tile_fma(&acc, &xv, bv, kk);
             }
@@ -136,7 +141,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         let m = m0 + i;
         if (m < m_total) {
             for (var j = 0u; j < CV; j++) {
-                store4(acc[i * CV + j], m, col0 + 4u * SG * j);
+                store4(acc[i * CV + j], m, col0 + 4u * WG * j);
             }
         }
     }

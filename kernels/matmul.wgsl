@@ -14,20 +14,23 @@
 //
 // Two thread mappings (both: no workgroup memory, f32 registers):
 //  SUBGROUP_TILE (needs the `subgroups` feature; the fast path on llvmpipe and sane on GPUs):
-//    a workgroup is one subgroup of SG lanes and owns TM rows × SG·CV vec4 columns; lane l owns
-//    vec4 columns l, l + SG, … (neighbouring lanes read neighbouring memory). K advances in
-//    blocks of SG: lane l loads A[row, k0 + l] for the TM rows (every lane a distinct element),
-//    then for each kk < SG all lanes get A[row, k0 + kk] by subgroupShuffle and multiply it
-//    into their B vec4s. The kk loop stays rolled (its bound is hidden behind params.opaque);
-//    the TM × CV register tile is unrolled with #unroll (TM and CV are defines: Mesa's NIR
-//    unroller gives up on large tiles, which then live on the stack at a fifth of the speed).
+//    a workgroup of WG invocations (several subgroups on GPUs, one 8-lane subgroup on llvmpipe)
+//    owns TM rows × WG·CV vec4 columns; invocation i owns vec4 columns i, i + WG, …
+//    (neighbours read neighbouring memory). K advances in blocks of the subgroup size sg (the
+//    `subgroup_size` builtin): lane l loads A[row, k0 + l] for the TM rows (every lane a distinct
+//    element), then for each kk < sg the subgroup's lanes get A[row, k0 + kk] by subgroupShuffle
+//    and multiply it into their B vec4s. The TM × CV register tile is unrolled with #unroll (TM
+//    and CV are defines: Mesa's NIR unroller gives up on large tiles, which then live on the
+//    stack at a fifth of the speed). OPAQUE_LOOPS (software adapters only) hides the TM bound
+//    of the fill/drain loops behind params.opaque so llvmpipe keeps them rolled; GPU compilers
+//    get constant bounds (a runtime-indexed register array would spill to local memory).
 //    On llvmpipe every non-constant load is 8 guarded per-lane scalar loads, so the cost is
 //    the number of per-lane loads per FMA: here (TM + 4·CV·SG)/SG per TM·4·CV FMAs per kk.
 //  Portable (no subgroups): one invocation owns a TM × 4·TN tile, WG invocations span the
 //    columns, every invocation loads the (shared) A values itself.
 //
-// Variants F16 (storage), TRANS_A, TRANS_B, SUBGROUP_TILE with TM, CV (defines).
-// Overrides SG (lanes = k block, ≤ subgroup size) or TM, TN, WG (portable path).
+// Variants F16 (storage), TRANS_A, TRANS_B, SUBGROUP_TILE with TM, CV, OPAQUE_LOOPS (defines).
+// Overrides WG (subgroup path: a multiple of the adapter's largest subgroup), or TM, TN, WG.
 
 #include "lib/float.wgsl"
 
@@ -42,7 +45,7 @@ struct Params {
     flags: u32,         // epilogue bits, see the FLAG_ constants
     gate_stride: u32,   // GATED: elements between two samples' gate vectors
     gate_offset: u32,   // GATED: element offset of the gate inside a sample's row
-    opaque: u32,        // always 0xFFFFFFFF: min(bound, opaque) keeps a loop rolled
+    opaque: u32,        // always 0xFFFFFFFF: min(bound, opaque) keeps a loop rolled (OPAQUE_LOOPS)
 };
 
 const FLAG_BIAS: u32 = 1u;
@@ -123,21 +126,28 @@ fn store4(v: vec4<f32>, z: u32, m: u32, n: u32) {
 
 #ifdef SUBGROUP_TILE
 #include "lib/subgroup-tile.wgsl"
-override SG: u32 = 8;
+override WG: u32 = 8;   // invocations per workgroup: a multiple of the largest subgroup size
 
-@compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32) {
     let z = wg.z;
     let row0 = wg.y * TM;
-    let col0 = (wg.x * SG * CV + lane) * 4u;   // first column of this lane's first vec4
+    let col0 = (wg.x * WG * CV + lid) * 4u;   // first column of this invocation's first vec4
     let base_a = z * params.stride_a;
     let base_b = z * params.stride_b;
+#ifdef OPAQUE_LOOPS
     let tm = min(TM, params.opaque);
-    let sg = min(SG, params.opaque);
+#else
+    let tm = TM;
+#endif
 
-    var acc: array<vec4<f32>, TILE>;   // acc[i·CV + j]: row row0 + i, columns col0 + 4·SG·j …
+    var acc: array<vec4<f32>, TILE>;   // acc[i·CV + j]: row row0 + i, columns col0 + 4·WG·j …
     var x: array<f32, TM>;                 // A[row0 + i, k0 + lane]
-    for (var k0 = 0u; k0 < params.k; k0 += SG) {
+    // K in blocks of the subgroup's real size (the builtin, not an assumption): every lane of a
+    // subgroup loads a distinct k, then the subgroup shares them by shuffle. Which invocations form
+    // a subgroup does not matter: columns belong to invocations, k to subgroup lanes.
+    for (var k0 = 0u; k0 < params.k; k0 += sg) {
         let ka = min(k0 + lane, params.k - 1u);
         let live = k0 + lane < params.k;   // beyond K this lane contributes zeros
         for (var i = 0u; i < tm; i++) {
@@ -147,7 +157,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
             let kb = min(k0 + kk, params.k - 1u);   // rows past K are clamped; their x is 0
             var bv: array<vec4<f32>, CV>;
 #unroll j 0 CV
-            bv[j] = b4_at(base_b, kb, col0 + 4u * SG * j);
+            bv[j] = b4_at(base_b, kb, col0 + 4u * WG * j);
 #endunroll
             tile_fma(&acc, &x, bv, kk);
         }
@@ -156,7 +166,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) l
         let m = row0 + i;
         if (m < params.m) {
             for (var j = 0u; j < CV; j++) {
-                store4(acc[i * CV + j], z, m, col0 + 4u * SG * j);
+                store4(acc[i * CV + j], z, m, col0 + 4u * WG * j);
             }
         }
     }

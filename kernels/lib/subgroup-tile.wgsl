@@ -1,7 +1,7 @@
 // lib/subgroup-tile.wgsl — the register tile shared by matmul.wgsl and conv3d.wgsl (SUBGROUP_TILE).
-// A subgroup of SG lanes owns TM rows × SG·CV vec4 columns; lane l holds x[i] = A[row i, k0 + l]
-// for its K block. For one kk < SG, every lane takes A[row i, k0 + kk] from lane kk by
-// subgroupShuffle and multiplies it into its own B vec4s b[j] (columns of this lane). TM, CV and
+// Lane l of a subgroup holds x[i] = A[row i, k0 + l] for its K block. For one kk < subgroup size,
+// every lane takes A[row i, k0 + kk] from lane kk by subgroupShuffle and multiplies it into its
+// own B vec4s b[j] (the columns of this invocation). TM, CV and
 // TILE = TM·CV are defines so the tile is unrolled (see #unroll in src/gpu/wgsl.ts).
 
 // acc[i·CV + j] += A[row i, k0 + kk] · b[j]

@@ -1,50 +1,39 @@
-// GpuContext: the device, its limits and features, the buffer pool, the pipeline cache, batched
-// command encoding with a uniform arena, explicit upload/readback, per-dispatch GPU timestamps,
-// error surfacing with kernel labels, scopes for tensor lifetimes, and close().
+// GpuContext: the one object through which all GPU work goes, a thin facade over the device and
+// its errors (device.ts), buffer lifetimes (memory.ts), pipelines (pipelines.ts), encoding and
+// timestamps (encoder.ts) and transfers (transfer.ts). Tensors and scopes live here.
 
-import type { AdapterRequest, AdapterReport } from './adapter.js';
-import { releaseInstance, requestAdapter } from './adapter.js';
-import { BufferPool, type MemoryStats } from './buffer-pool.js';
-import type { DeviceCaps, KernelFamily, ResolvedVariant } from './family.js';
-import { paramsByteSize, resolveVariant } from './family.js';
-import { kernelFiles } from './kernel-files.js';
-import { preprocess, type Preprocessed } from './wgsl.js';
 import { bytesPerElement, type DType } from '../tensor/dtype.js';
-import { fromF16Array, toF16Array } from '../tensor/f16.js';
+import { fromF16Array } from '../tensor/f16.js';
 import { formatShape, numel, type Shape, ShapeError } from '../tensor/shape.js';
+import { TensorRegistry } from '../tensor/scope.js';
 import { type Allocation, Tensor, type TensorHost } from '../tensor/tensor.js';
+import type { AdapterReport, AdapterRequest } from './adapter.js';
+import { releaseInstance } from './adapter.js';
+import { ErrorChannel, GpuError, openDevice } from './device.js';
+import { CommandRecorder, type DispatchArgs, type ProfileRecord } from './encoder.js';
+import { type DeviceCaps, type KernelFamily, resolveVariant } from './family.js';
+import { BufferPool, type MemoryStats, OutOfMemoryError, poolCapFromEnv } from './memory.js';
+import { PipelineCache } from './pipelines.js';
+import { type HostData, Transfers } from './transfer.js';
+
+export { GpuError } from './device.js';
+export type { DispatchArgs, ProfileRecord } from './encoder.js';
+export { OutOfMemoryError } from './memory.js';
+export type { MemoryStats } from './memory.js';
 
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-/** Uniform slots are 256 bytes: the largest minUniformBufferOffsetAlignment in the wild. */
-const UNIFORM_SLOT = 256;
+
+export type TuningTable = Record<string, Record<string, Record<string, number>>>;
 
 export interface ContextOptions extends AdapterRequest {
   /** Record GPU timestamps for every dispatch (needs 'timestamp-query'). Off by default. */
   profile?: boolean;
   /** Dispatches encoded before an automatic submit (ggml uses 64). */
   maxDispatchesPerFlush?: number;
-  /** Tuned override values, by family and tuning class (from the autotuner cache). */
-  tuning?: Record<string, Record<string, Record<string, number>>>;
-  /** Byte cap of free pooled buffers. */
+  /** Tuned values by family and tuning class (from the autotuner cache). */
+  tuning?: TuningTable;
+  /** Byte cap of free pooled buffers (default: WALT_POOL_MB, else 2 GiB; 0 = no pooling). */
   poolCapBytes?: number;
-}
-
-export interface DispatchArgs {
-  /** Tensors in the family's binding order. */
-  bindings: readonly Tensor[];
-  params: Readonly<Record<string, number>>;
-  workgroups: readonly [number, number?, number?];
-  /** Extra detail appended to the label (e.g. the layer). */
-  label?: string;
-}
-
-export interface ProfileRecord {
-  /** 'family:variant' (+ ' detail'). */
-  label: string;
-  family: string;
-  /** Free-form grouping tag set with ctx.tag (e.g. 'blocks.3/spatiotemporal'). */
-  tag: string;
-  ms: number;
 }
 
 export interface ContextStats {
@@ -54,63 +43,23 @@ export interface ContextStats {
   readbacks: number;
   pipelines: number;
   pipelineCompileMs: number;
+  /** Pipelines compiled at their first dispatch because nothing prepared them. */
+  syncCompiles: number;
 }
 
-export class GpuError extends Error {
-  override name = 'GpuError';
-}
-
-interface PendingDispatch {
-  label: string;
-  family: string;
-  tag: string;
-}
-
-type Scope = Set<Tensor>;
-
-/** The one object through which all GPU work goes. Create with `await GpuContext.create()`. */
 export class GpuContext implements TensorHost {
   readonly caps: DeviceCaps;
   readonly pool: BufferPool;
-  readonly stats: ContextStats = {
-    dispatches: 0,
-    submits: 0,
-    uploads: 0,
-    readbacks: 0,
-    pipelines: 0,
-    pipelineCompileMs: 0,
-  };
+  readonly pipelines: PipelineCache;
   /** Grouping tag recorded with each dispatch's timestamp (model code sets it per layer). */
   tag = '';
-  private tuning: Record<string, Record<string, Record<string, number>>>;
-
+  private tuning: TuningTable;
   private gpu: GPU | null;
-  private encoder: GPUCommandEncoder | null = null;
-  private pass: GPUComputePassEncoder | null = null;
-  private pending: PendingDispatch[] = [];
-  private readonly arena: GPUBuffer;
-  private readonly arenaCpu: ArrayBuffer;
-  private readonly arenaView: DataView;
-  private readonly maxDispatches: number;
-  private readonly modules = new Map<string, { module: GPUShaderModule; pre: Preprocessed }>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
-  private readonly creating = new Map<string, Promise<GPUComputePipeline>>();
-  private readonly layouts = new Map<string, { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout }>();
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
-  private readonly errors: string[] = [];
-  private lostReason: string | null = null;
-  private closed = false;
-  private readonly scopes: Scope[] = [];
-  private readonly live = new Set<Tensor>();
-  private readonly debug: boolean;
-  private readonly sourceHashes = new Map<string, string>();
-  // Timestamps
-  private profiling: boolean;
-  private querySet: GPUQuerySet | null = null;
-  private readonly profileReads: Promise<void>[] = [];
-  private readonly profileRecords: ProfileRecord[] = [];
-  private readonly stagingFree = new Map<number, GPUBuffer[]>();
-  private dummies = new Map<DType, Tensor>();
+  private readonly errors: ErrorChannel;
+  private readonly recorder: CommandRecorder;
+  private readonly transfers: Transfers;
+  private readonly registry = new TensorRegistry();
+  private readonly dummies = new Map<DType, Tensor>();
 
   private constructor(
     gpu: GPU,
@@ -119,80 +68,61 @@ export class GpuContext implements TensorHost {
     opts: ContextOptions,
   ) {
     this.gpu = gpu;
-    this.debug = process.env.WALT_DEBUG === '1' || process.env.WEBGPU_DEBUG === '1';
     this.tuning = opts.tuning ?? {};
-    const features = device.features;
     this.caps = {
       limits: device.limits,
-      f16: features.has('shader-f16'),
-      subgroups: features.has('subgroups'),
-      subgroupSize: adapter.subgroupMinSize || 32,
+      f16: device.features.has('shader-f16'),
+      subgroups: device.features.has('subgroups'),
+      subgroupMinSize: adapter.subgroupMinSize,
+      subgroupMaxSize: adapter.subgroupMaxSize,
       isSoftware: adapter.isSoftware,
       tuned: (family, cls) => this.tuning[family]?.[cls],
     };
-    this.pool = new BufferPool(device, opts.poolCapBytes);
-    this.maxDispatches = opts.maxDispatchesPerFlush ?? 256;
-    this.arena = device.createBuffer({
-      size: this.maxDispatches * UNIFORM_SLOT,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      label: 'uniform-arena',
-    });
-    this.arenaCpu = new ArrayBuffer(this.maxDispatches * UNIFORM_SLOT);
-    this.arenaView = new DataView(this.arenaCpu);
-    this.profiling = false;
+    this.errors = new ErrorChannel(device);
+    this.pool = new BufferPool(device, opts.poolCapBytes ?? poolCapFromEnv());
+    const debug = process.env.WALT_DEBUG === '1' || process.env.WEBGPU_DEBUG === '1';
+    this.pipelines = new PipelineCache(device, this.errors, this.caps, debug);
+    this.recorder = new CommandRecorder(
+      device,
+      device.limits,
+      opts.maxDispatchesPerFlush ?? 256,
+      (b) => this.pool.idOf(b),
+      () => this.pool.afterSubmit(),
+    );
+    this.transfers = new Transfers(device, this.recorder);
     if (opts.profile) {
       this.setProfiling(true);
     }
-    // The property (not addEventListener): with no onuncapturederror handler Dawn also prints
-    // every error to stdout, which would corrupt JSON output.
-    device.onuncapturederror = (ev) => {
-      this.errors.push(ev.error.message);
-    };
-    void device.lost.then((info) => {
-      if (!this.closed) {
-        this.lostReason = `${info.reason}: ${info.message}`;
-      }
-    });
   }
 
-  /**
-   * Opens the device on the best adapter (see requestAdapter), with the adapter's real limits and
-   * the features it has among shader-f16, subgroups and timestamp-query.
-   */
+  /** Opens the device on the best adapter (hardware first; see adapter.ts). */
   static async create(opts: ContextOptions = {}): Promise<GpuContext> {
-    const { gpu, adapter, report } = await requestAdapter(opts);
-    const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
-    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
-    const requiredLimits: Record<string, number> = {};
-    for (const key in adapter.limits) {
-      const v = (adapter.limits as unknown as Record<string, unknown>)[key];
-      if (typeof v === 'number') {
-        requiredLimits[key] = v;
-      }
-    }
-    let device: GPUDevice;
-    try {
-      device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'walt' });
-    } catch (e) {
-      releaseInstance(gpu);
-      throw new GpuError(`requestDevice failed on ${report.name}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const { gpu, device, report } = await openDevice(opts);
     const ctx = new GpuContext(gpu, device, report, opts);
-    // Context-owned placeholders for unused bindings, made now so they sit in every baseline.
     ctx.dummy('f32');
     ctx.dummy('f16');
     return ctx;
   }
 
+  get stats(): ContextStats {
+    const p = this.pipelines.stats;
+    return {
+      dispatches: this.recorder.dispatches,
+      submits: this.recorder.submits,
+      uploads: this.transfers.uploads,
+      readbacks: this.transfers.readbacks,
+      pipelines: p.pipelines,
+      pipelineCompileMs: p.compileMs,
+      syncCompiles: p.syncCompiles,
+    };
+  }
+
   // ---------------------------------------------------------------- tensors
 
-  /** An uninitialised pooled tensor. */
-  empty(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
-    this.assertOpen();
-    for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) {
-        throw new ShapeError(`empty(${label}): bad shape ${formatShape(shape)}`);
-      }
+  private allocate(shape: Shape, dtype: DType, label: string, pooled: boolean): Tensor {
+    this.errors.assertAlive();
+    if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new ShapeError(`${label || 'tensor'}: bad shape ${formatShape(shape)}`);
     }
     const bytes = Math.max(4, Math.ceil((numel(shape) * bytesPerElement(dtype)) / 4) * 4);
     if (bytes > this.caps.limits.maxBufferSize) {
@@ -201,9 +131,16 @@ export class GpuContext implements TensorHost {
           `(${this.caps.limits.maxBufferSize}); use a smaller batch or resolution`,
       );
     }
-    const buffer = this.pool.acquire(bytes, STORAGE_USAGE, label);
-    const alloc: Allocation = { buffer, usage: STORAGE_USAGE, pooled: true, refs: 1 };
+    const buffer = pooled
+      ? this.pool.acquire(bytes, STORAGE_USAGE, label)
+      : this.pool.createUnpooled(Math.ceil(bytes / 16) * 16, STORAGE_USAGE, label);
+    const alloc: Allocation = { buffer, usage: STORAGE_USAGE, pooled, refs: 1 };
     return new Tensor(this, alloc, shape, dtype, 0, label);
+  }
+
+  /** An uninitialised pooled tensor. */
+  empty(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
+    return this.allocate(shape, dtype, label, true);
   }
 
   /** A pooled tensor filled with zeros (cleared on the GPU, in command order). */
@@ -213,35 +150,38 @@ export class GpuContext implements TensorHost {
     return t;
   }
 
-  /** Zero-fills a tensor's bytes, in command order. */
-  clear(t: Tensor): void {
-    const enc = this.openEncoder();
-    this.endPass();
-    const start = t.byteOffset - (t.byteOffset % 4);
-    const end = Math.min(t.buffer.size, Math.ceil((t.byteOffset + t.byteLength) / 4) * 4);
-    enc.clearBuffer(t.buffer, start, end - start);
+  /**
+   * A persistent tensor that is never pooled (weights, parameters, optimiser state): its buffer
+   * is its own, destroyed when it is disposed. Zero-filled.
+   */
+  persistent(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
+    const t = this.allocate(shape, dtype, label, false);
+    this.clear(t);
+    return t;
   }
 
-  /** Copies `src` into `dst` (same byte length), in command order. */
+  /** Zero-fills a tensor's bytes, in command order. */
+  clear(t: Tensor): void {
+    const start = t.byteOffset - (t.byteOffset % 4);
+    const end = Math.min(t.buffer.size, Math.ceil((t.byteOffset + t.byteLength) / 4) * 4);
+    this.recorder.commandEncoder().clearBuffer(t.buffer, start, end - start);
+  }
+
+  /** Copies `src` into `dst`, in command order. */
   copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, byteLength = src.byteLength): void {
-    const enc = this.openEncoder();
-    this.endPass();
-    enc.copyBufferToBuffer(
-      src.buffer,
-      src.byteOffset + srcByteOffset,
-      dst.buffer,
-      dst.byteOffset + dstByteOffset,
-      byteLength,
-    );
+    this.recorder
+      .commandEncoder()
+      .copyBufferToBuffer(
+        src.buffer,
+        src.byteOffset + srcByteOffset,
+        dst.buffer,
+        dst.byteOffset + dstByteOffset,
+        byteLength,
+      );
   }
 
   /** Uploads host values into a new pooled tensor (f16: converted on the CPU). */
-  upload(
-    data: Float32Array | Uint16Array | Uint32Array | Int32Array,
-    shape: Shape,
-    dtype: DType = 'f32',
-    label = '',
-  ): Tensor {
+  upload(data: HostData, shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
     if (data.length !== numel(shape)) {
       throw new ShapeError(`upload ${label}: ${data.length} values for shape ${formatShape(shape)}`);
     }
@@ -250,30 +190,15 @@ export class GpuContext implements TensorHost {
     return t;
   }
 
-  /** Overwrites a tensor's contents from the host. Flushes the open encoder first (queue order). */
-  writeTensor(t: Tensor, data: Float32Array | Uint16Array | Uint32Array | Int32Array): void {
-    this.assertOpen();
-    let bytes: ArrayBufferView;
-    if (t.dtype === 'f16') {
-      bytes = data instanceof Uint16Array ? data : toF16Array(data);
-    } else {
-      bytes = data;
-    }
-    if (bytes.byteLength !== t.byteLength) {
-      throw new ShapeError(`writeTensor ${t.toString()}: ${bytes.byteLength} bytes for ${t.byteLength}`);
-    }
-    this.flush();
-    this.stats.uploads++;
-    const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
-    this.device.queue.writeBuffer(t.buffer, t.byteOffset, padded.buffer, padded.byteOffset, padded.byteLength);
+  /** Overwrites a tensor's contents from the host (after everything recorded before). */
+  writeTensor(t: Tensor, data: HostData): void {
+    this.errors.assertAlive();
+    this.transfers.write(t, data);
   }
 
-  /** A tensor that is never pooled (weights): destroyed when disposed. */
+  /** A persistent tensor with these values (weights): see persistent(). */
   uploadWeight(data: Float32Array | Uint16Array, shape: Shape, dtype: DType, label: string): Tensor {
-    this.assertOpen();
-    const bytes = Math.max(4, Math.ceil((numel(shape) * bytesPerElement(dtype)) / 4) * 4);
-    const buffer = this.device.createBuffer({ size: Math.ceil(bytes / 16) * 16, usage: STORAGE_USAGE, label });
-    const t = new Tensor(this, { buffer, usage: STORAGE_USAGE, pooled: false, refs: 1 }, shape, dtype, 0, label);
+    const t = this.allocate(shape, dtype, label, false);
     this.writeTensor(t, data);
     return t;
   }
@@ -283,93 +208,46 @@ export class GpuContext implements TensorHost {
     let d = this.dummies.get(dtype);
     if (!d) {
       d = this.zeros([4], dtype, `dummy-${dtype}`);
-      // Owned by the context: not a live tensor of any scope or leak check.
-      this.live.delete(d);
-      this.pool.stats.liveTensors--;
-      for (const s of this.scopes) {
-        s.delete(d);
-      }
+      this.trackTensor(d, -1);
       this.dummies.set(dtype, d);
     }
     return d;
   }
 
-  readTensor(t: Tensor): Promise<Float32Array> {
-    return this.readTensorRaw(t).then((raw) => {
-      switch (t.dtype) {
-        case 'f16':
-          return fromF16Array(new Uint16Array(raw, 0, t.numel));
-        case 'f32':
-          return new Float32Array(raw, 0, t.numel);
-        case 'u32':
-          return Float32Array.from(new Uint32Array(raw, 0, t.numel));
-        case 'i32':
-          return Float32Array.from(new Int32Array(raw, 0, t.numel));
-      }
-    });
+  async readTensor(t: Tensor): Promise<Float32Array> {
+    const raw = await this.readTensorRaw(t);
+    switch (t.dtype) {
+      case 'f16':
+        return fromF16Array(new Uint16Array(raw, 0, t.numel));
+      case 'f32':
+        return new Float32Array(raw, 0, t.numel);
+      case 'u32':
+        return Float32Array.from(new Uint32Array(raw, 0, t.numel));
+      case 'i32':
+        return Float32Array.from(new Int32Array(raw, 0, t.numel));
+    }
   }
 
   async readTensorRaw(t: Tensor): Promise<ArrayBuffer> {
-    this.assertOpen();
-    const start = t.byteOffset - (t.byteOffset % 4);
-    const lead = t.byteOffset - start;
-    const size = Math.ceil((lead + t.byteLength) / 4) * 4;
-    const stagingSize = Math.max(256, Math.ceil(size / 256) * 256);
-    const staging =
-      this.stagingFree.get(stagingSize)?.pop() ??
-      this.device.createBuffer({
-        size: stagingSize,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-        label: 'readback',
-      });
-    const enc = this.openEncoder();
-    this.endPass();
-    enc.copyBufferToBuffer(t.buffer, start, staging, 0, size);
-    this.flush();
-    this.stats.readbacks++;
+    this.errors.assertAlive();
+    let out: ArrayBuffer;
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, size);
-    } catch (e) {
-      this.throwIfErrors();
-      throw e;
+      out = await this.transfers.read(t);
+    } finally {
+      await this.settle();
     }
-    const out = staging.getMappedRange(0, size).slice(lead, lead + t.byteLength);
-    staging.unmap();
-    let list = this.stagingFree.get(stagingSize);
-    if (!list) {
-      list = [];
-      this.stagingFree.set(stagingSize, list);
-    }
-    list.push(staging);
-    this.throwIfErrors();
     return out;
   }
 
   releaseAllocation(alloc: Allocation): void {
-    if (this.closed) {
-      return;
-    }
-    if (alloc.pooled) {
-      this.pool.release(alloc.buffer, alloc.usage);
-    } else {
-      // Weights: destroy after the work that may still read them has been submitted.
-      this.flush();
-      alloc.buffer.destroy();
+    if (!this.errors.closed) {
+      this.pool.release(alloc.buffer, alloc.pooled, this.recorder.isOpen);
     }
   }
 
   trackTensor(t: Tensor, delta: 1 | -1): void {
-    if (delta === 1) {
-      this.live.add(t);
-      this.pool.stats.liveTensors++;
-      this.scopes[this.scopes.length - 1]?.add(t);
-    } else {
-      this.live.delete(t);
-      this.pool.stats.liveTensors--;
-      for (const s of this.scopes) {
-        s.delete(t);
-      }
-    }
+    this.registry.track(t, delta);
+    this.pool.stats.liveTensors += delta;
   }
 
   /**
@@ -378,460 +256,128 @@ export class GpuContext implements TensorHost {
    * Works with async functions too: await the returned promise before starting another scope.
    */
   scope<T>(fn: () => T): T {
-    const s: Scope = new Set();
-    this.scopes.push(s);
-    let result: T;
+    return this.registry.scope(fn);
+  }
+
+  /**
+   * Runs `fn` (a unit of work that allocates, e.g. one batch); when the GPU runs out of memory it
+   * trims the pool and runs it once more, then fails with the size that did not fit and the fix.
+   */
+  async retryOnOom<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      result = fn();
+      return await this.scope(fn);
     } catch (e) {
-      this.closeScope(s, undefined);
-      throw e;
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (r: unknown) => {
-          this.closeScope(s, r);
-          return r;
-        },
-        (e: unknown) => {
-          this.closeScope(s, undefined);
-          throw e;
-        },
-      ) as T;
-    }
-    this.closeScope(s, result);
-    return result;
-  }
-
-  private closeScope(s: Scope, keep: unknown): void {
-    const idx = this.scopes.lastIndexOf(s);
-    if (idx >= 0) {
-      this.scopes.splice(idx, 1);
-    }
-    const kept = new Set<Tensor>();
-    collectTensors(keep, kept, 0);
-    for (const t of s) {
-      if (kept.has(t)) {
-        this.scopes[this.scopes.length - 1]?.add(t);
-      } else {
-        t.dispose();
+      if (!(e instanceof OutOfMemoryError)) {
+        throw e;
       }
+      this.pool.trim(0);
+      return await this.scope(fn);
     }
   }
 
-  /** Installs tuned override values (src/gpu/autotune.ts); later pipelines use them. */
-  setTuning(table: Record<string, Record<string, Record<string, number>>>): void {
+  /** Installs tuned values (src/gpu/autotune.ts); later pipelines use them. */
+  setTuning(table: TuningTable): void {
     this.tuning = table;
   }
 
-  /** Counters of the pool (bytes, live tensors, hits/misses). */
+  /** Counters of the pool (bytes, live tensors, buffers created and reused). */
   memory(): MemoryStats {
     return { ...this.pool.stats };
   }
 
-  // ---------------------------------------------------------------- pipelines
+  // ---------------------------------------------------------------- pipelines and dispatch
 
-  private layoutFor(family: KernelFamily<unknown>): { bgl: GPUBindGroupLayout; pl: GPUPipelineLayout } {
-    let l = this.layouts.get(family.name);
-    if (!l) {
-      const entries: GPUBindGroupLayoutEntry[] = family.bindings.map((b, i) => ({
-        binding: i,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
-      }));
-      entries.push({
-        binding: family.bindings.length,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: paramsByteSize(family) },
-      });
-      const bgl = this.device.createBindGroupLayout({ entries, label: family.name });
-      const pl = this.device.createPipelineLayout({ bindGroupLayouts: [bgl], label: family.name });
-      l = { bgl, pl };
-      this.layouts.set(family.name, l);
-    }
-    return l;
-  }
-
-  private moduleFor(family: KernelFamily<unknown>, r: ResolvedVariant): GPUShaderModule {
-    let m = this.modules.get(r.sourceKey);
-    if (!m) {
-      const pre = preprocess(family.file, kernelFiles, r.defines);
-      if (this.debug) {
-        const prev = this.sourceHashes.get(r.sourceKey);
-        if (prev !== undefined && prev !== pre.code) {
-          throw new GpuError(`pipeline key collision: ${r.sourceKey} maps to two sources`);
-        }
-        this.sourceHashes.set(r.sourceKey, pre.code);
-      }
-      const module = this.device.createShaderModule({ code: pre.code, label: r.label });
-      m = { module, pre };
-      this.modules.set(r.sourceKey, m);
-      void module.getCompilationInfo().then((info) => {
-        for (const msg of info.messages) {
-          if (msg.type === 'error') {
-            const src = pre.lineMap[msg.lineNum - 1];
-            const where = src ? `kernels/${src.file}:${src.line}` : `line ${msg.lineNum}`;
-            this.errors.push(`${where}: ${msg.message} (${r.label})`);
-          }
-        }
-      });
-    }
-    return m.module;
-  }
-
-  private pipelineDescriptor(family: KernelFamily<unknown>, r: ResolvedVariant): GPUComputePipelineDescriptor {
-    return {
-      label: r.label,
-      layout: this.layoutFor(family).pl,
-      compute: { module: this.moduleFor(family, r), entryPoint: r.entryPoint, constants: { ...r.overrides } },
-    };
-  }
-
-  /**
-   * Creates the pipelines of these variants ahead of use, in parallel (createComputePipelineAsync).
-   * Call before the first dispatch of a model; later dispatches find them in the cache.
-   */
-  async prepare<V>(family: KernelFamily<V>, variants: readonly V[]): Promise<void> {
-    await Promise.all(variants.map((v) => this.pipelineAsync(family, v)));
-  }
-
-  private pipelineAsync<V>(family: KernelFamily<V>, variant: V): Promise<GPUComputePipeline> {
-    const r = resolveVariant(family, variant, this.caps);
-    const have = this.pipelines.get(r.pipelineKey);
-    if (have) {
-      return Promise.resolve(have);
-    }
-    let p = this.creating.get(r.pipelineKey);
-    if (!p) {
-      const t0 = performance.now();
-      p = this.device
-        .createComputePipelineAsync(this.pipelineDescriptor(family as KernelFamily<unknown>, r))
-        .then((pipe) => {
-          this.stats.pipelineCompileMs += performance.now() - t0;
-          this.stats.pipelines++;
-          this.pipelines.set(r.pipelineKey, pipe);
-          this.creating.delete(r.pipelineKey);
-          return pipe;
-        })
-        .catch((e: unknown) => {
-          this.creating.delete(r.pipelineKey);
-          this.throwIfErrors();
-          throw new GpuError(`pipeline ${r.label}: ${e instanceof Error ? e.message : String(e)}`);
-        });
-      this.creating.set(r.pipelineKey, p);
-    }
-    return p;
-  }
-
-  private pipelineSync(family: KernelFamily<unknown>, r: ResolvedVariant): GPUComputePipeline {
-    let pipe = this.pipelines.get(r.pipelineKey);
-    if (!pipe) {
-      const t0 = performance.now();
-      pipe = this.device.createComputePipeline(this.pipelineDescriptor(family, r));
-      this.stats.pipelineCompileMs += performance.now() - t0;
-      this.stats.pipelines++;
-      this.pipelines.set(r.pipelineKey, pipe);
-    }
-    return pipe;
+  /** Creates the pipelines of these variants ahead of use, in parallel. */
+  prepare<V>(family: KernelFamily<V, string, string>, variants: readonly V[]): Promise<void> {
+    return this.pipelines.prepare(family, variants);
   }
 
   /** The preprocessed source of a variant (wgsl-dump, contract tests). */
-  sourceOf<V>(family: KernelFamily<V>, variant: V): string {
-    return preprocess(family.file, kernelFiles, resolveVariant(family, variant, this.caps).defines).code;
+  sourceOf<V>(family: KernelFamily<V, string, string>, variant: V): string {
+    return this.pipelines.sourceOf(family, variant);
   }
-
-  // ---------------------------------------------------------------- dispatch
 
   /**
-   * Encodes one dispatch of `family` with `variant`. Checks binding sizes against the device
-   * limits, writable-binding aliasing and workgroup counts before encoding; errors name the
-   * family, the variant and the tensors.
+   * Encodes one dispatch of `family` with `variant`. Bindings and params are checked by name at
+   * compile time and against the device's limits (sizes, offsets, aliasing, workgroup counts)
+   * before encoding; errors name the family, the variant and the tensors.
    */
-  dispatch<V>(family: KernelFamily<V>, variant: V, args: DispatchArgs): void {
-    this.assertOpen();
-    const fam = family as KernelFamily<unknown>;
-    const r = resolveVariant(family, variant, this.caps);
-    const label = args.label ? `${r.label} ${args.label}` : r.label;
-    this.checkDispatch(fam, label, args);
-    const pipe = this.pipelineSync(fam, r);
-    if (this.pending.length >= this.maxDispatches || (this.profiling && this.pending.length * 2 + 2 > QUERY_CAPACITY)) {
-      this.flush();
-    }
-    const slot = this.pending.length;
-    this.packParams(fam, args.params, slot * UNIFORM_SLOT, label);
-    const bg = this.bindGroupFor(fam, args.bindings, label);
-    let pass: GPUComputePassEncoder;
-    if (this.profiling) {
-      this.endPass();
-      pass = this.openEncoder().beginComputePass({
-        label,
-        timestampWrites: {
-          querySet: this.querySet!,
-          beginningOfPassWriteIndex: slot * 2,
-          endOfPassWriteIndex: slot * 2 + 1,
-        },
-      });
-      this.pass = pass;
-    } else {
-      pass = this.openPass();
-    }
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, bg, [slot * UNIFORM_SLOT]);
-    const [x, y = 1, z = 1] = args.workgroups;
-    if (x > 0 && y > 0 && z > 0) {
-      pass.dispatchWorkgroups(x, y, z);
-    }
-    if (this.profiling) {
-      this.endPass();
-    }
-    this.pending.push({ label, family: family.name, tag: this.tag });
-    this.stats.dispatches++;
-  }
-
-  private checkDispatch(family: KernelFamily<unknown>, label: string, args: DispatchArgs): void {
-    const lim = this.caps.limits;
-    if (args.bindings.length !== family.bindings.length) {
-      throw new ShapeError(`${label}: ${args.bindings.length} tensors bound, the kernel has ${family.bindings.length}`);
-    }
-    if (family.bindings.length > lim.maxStorageBuffersPerShaderStage) {
-      throw new ShapeError(
-        `${label}: ${family.bindings.length} storage buffers exceed maxStorageBuffersPerShaderStage`,
-      );
-    }
-    args.bindings.forEach((t, i) => {
-      t.assertAlive(label);
-      const size = bindingSize(t);
-      if (size > lim.maxStorageBufferBindingSize) {
-        throw new ShapeError(
-          `${label}: binding '${family.bindings[i]!.name}' ${t.toString()} is ${size} bytes, above this device's ` +
-            `maxStorageBufferBindingSize (${lim.maxStorageBufferBindingSize}); process it in chunks or use a smaller batch`,
-        );
-      }
-      if (t.byteOffset % lim.minStorageBufferOffsetAlignment !== 0) {
-        throw new ShapeError(
-          `${label}: binding '${family.bindings[i]!.name}' ${t.toString()} starts at byte ${t.byteOffset}, not a multiple ` +
-            `of minStorageBufferOffsetAlignment (${lim.minStorageBufferOffsetAlignment})`,
-        );
-      }
-    });
-    for (let i = 0; i < args.bindings.length; i++) {
-      if (family.bindings[i]!.access !== 'read_write') {
-        continue;
-      }
-      const a = args.bindings[i]!;
-      for (let j = 0; j < args.bindings.length; j++) {
-        const b = args.bindings[j]!;
-        if (j !== i && a.buffer === b.buffer && overlaps(a, b)) {
-          throw new ShapeError(
-            `${label}: writable binding '${family.bindings[i]!.name}' ${a.toString()} overlaps binding ` +
-              `'${family.bindings[j]!.name}' ${b.toString()} (aliasing); use a separate output tensor`,
-          );
-        }
-      }
-    }
-    for (const w of args.workgroups) {
-      if (w !== undefined && (w > lim.maxComputeWorkgroupsPerDimension || !Number.isInteger(w) || w < 0)) {
-        throw new ShapeError(
-          `${label}: workgroup count ${w} exceeds maxComputeWorkgroupsPerDimension (${lim.maxComputeWorkgroupsPerDimension})`,
-        );
-      }
-    }
-  }
-
-  private packParams(
-    family: KernelFamily<unknown>,
-    params: Readonly<Record<string, number>>,
-    offset: number,
-    label: string,
+  dispatch<V, B extends string, P extends string>(
+    family: KernelFamily<V, B, P>,
+    variant: V,
+    args: DispatchArgs<B, P>,
   ): void {
-    const view = this.arenaView;
-    family.params.forEach(([name, type], i) => {
-      const v = params[name];
-      if (v === undefined || Number.isNaN(v)) {
-        throw new ShapeError(`${label}: param '${name}' is missing`);
-      }
-      const at = offset + i * 4;
-      if (type === 'f32') {
-        view.setFloat32(at, v, true);
-      } else if (type === 'u32') {
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-          throw new ShapeError(`${label}: param '${name}' = ${v} is not a u32`);
-        }
-        view.setUint32(at, v, true);
-      } else {
-        if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) {
-          throw new ShapeError(`${label}: param '${name}' = ${v} is not an i32`);
-        }
-        view.setInt32(at, v, true);
-      }
-    });
+    this.errors.assertAlive();
+    const fam = family as unknown as KernelFamily<unknown, string, string>;
+    const r = resolveVariant(fam, variant, this.caps);
+    const label = args.label ? `${r.label} ${args.label}` : r.label;
+    const pipe = this.pipelines.get(fam, r);
+    this.recorder.dispatch(fam, label, pipe, this.pipelines.layoutFor(fam).bgl, args, this.tag);
   }
 
-  private bindGroupFor(family: KernelFamily<unknown>, bindings: readonly Tensor[], label: string): GPUBindGroup {
-    let key = family.name;
-    for (const t of bindings) {
-      key += `|${this.pool.idOf(t.buffer)}:${t.byteOffset}:${bindingSize(t)}`;
-    }
-    let bg = this.bindGroups.get(key);
-    if (!bg) {
-      if (this.bindGroups.size > 8192) {
-        this.bindGroups.clear();
-      }
-      const entries: GPUBindGroupEntry[] = bindings.map((t, i) => ({
-        binding: i,
-        resource: { buffer: t.buffer, offset: t.byteOffset, size: bindingSize(t) },
-      }));
-      entries.push({
-        binding: bindings.length,
-        resource: { buffer: this.arena, offset: 0, size: paramsByteSize(family) },
-      });
-      bg = this.device.createBindGroup({ layout: this.layoutFor(family).bgl, entries, label });
-      this.bindGroups.set(key, bg);
-    }
-    return bg;
-  }
-
-  private openEncoder(): GPUCommandEncoder {
-    if (!this.encoder) {
-      this.encoder = this.device.createCommandEncoder({ label: 'walt' });
-    }
-    return this.encoder;
-  }
-
-  private openPass(): GPUComputePassEncoder {
-    if (!this.pass) {
-      this.pass = this.openEncoder().beginComputePass({ label: 'walt' });
-    }
-    return this.pass;
-  }
-
-  private endPass(): void {
-    if (this.pass) {
-      this.pass.end();
-      this.pass = null;
-    }
-  }
-
-  /** Submits everything encoded so far (the uniform arena is written just before the submit). */
+  /** Submits everything encoded so far. */
   flush(): void {
-    if (!this.encoder) {
-      return;
+    this.recorder.flush();
+  }
+
+  private async settle(): Promise<void> {
+    await this.recorder.settle();
+    try {
+      await this.pool.settle();
+    } catch (e) {
+      this.errors.clear();
+      throw e;
     }
-    this.endPass();
-    const n = this.pending.length;
-    let resolve: { buf: GPUBuffer; staging: GPUBuffer; labels: PendingDispatch[] } | null = null;
-    if (this.profiling && n > 0) {
-      const bytes = n * 2 * 8;
-      const buf = this.device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-      });
-      const staging = this.device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-      this.encoder.resolveQuerySet(this.querySet!, 0, n * 2, buf, 0);
-      this.encoder.copyBufferToBuffer(buf, 0, staging, 0, bytes);
-      resolve = { buf, staging, labels: this.pending.slice() };
-    }
-    if (n > 0) {
-      this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu, 0, n * UNIFORM_SLOT);
-    }
-    this.device.queue.submit([this.encoder.finish()]);
-    this.stats.submits++;
-    this.encoder = null;
-    this.pending = [];
-    if (resolve) {
-      const { buf, staging, labels } = resolve;
-      this.profileReads.push(
-        staging.mapAsync(GPUMapMode.READ).then(() => {
-          const ts = new BigInt64Array(staging.getMappedRange());
-          labels.forEach((p, i) => {
-            const ns = Number(ts[2 * i + 1]! - ts[2 * i]!);
-            this.profileRecords.push({ label: p.label, family: p.family, tag: p.tag, ms: ns / 1e6 });
-          });
-          staging.unmap();
-          staging.destroy();
-          buf.destroy();
-        }),
-      );
-    }
+    this.errors.throwIfAny();
   }
 
   /** Flushes and waits until the GPU has finished everything submitted; surfaces GPU errors. */
   async sync(): Promise<void> {
-    this.assertOpen();
-    this.flush();
+    this.errors.assertAlive();
+    this.recorder.flush();
     await this.device.queue.onSubmittedWorkDone();
-    await Promise.all(this.profileReads.splice(0));
-    this.throwIfErrors();
+    await this.settle();
   }
 
   // ---------------------------------------------------------------- profiling
 
   /** Turns per-dispatch GPU timestamps on or off (each dispatch then gets its own pass). */
   setProfiling(on: boolean): void {
-    if (on && !this.device.features.has('timestamp-query')) {
-      throw new GpuError(`${this.adapter.name} has no 'timestamp-query' feature: per-kernel GPU times are unavailable`);
-    }
-    this.flush();
-    this.profiling = on;
-    if (on && !this.querySet) {
-      this.querySet = this.device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY, label: 'timestamps' });
-    }
+    this.recorder.setProfiling(on, this.adapter.name);
   }
 
   get isProfiling(): boolean {
-    return this.profiling;
+    return this.recorder.isProfiling;
   }
 
   /** Waits for outstanding timestamp reads and returns (and clears) the records. */
   async takeProfile(): Promise<ProfileRecord[]> {
     await this.sync();
-    return this.profileRecords.splice(0);
+    return this.recorder.takeRecords();
   }
 
-  // ---------------------------------------------------------------- errors and lifetime
-
-  private throwIfErrors(): void {
-    if (this.lostReason) {
-      throw new GpuError(`GPU device lost (${this.lostReason})`);
-    }
-    if (this.errors.length > 0) {
-      const msgs = this.errors.splice(0);
-      throw new GpuError(`GPU error${msgs.length > 1 ? 's' : ''}:\n  ${msgs.join('\n  ')}`);
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) {
-      throw new GpuError('the GPU context is closed');
-    }
-    if (this.lostReason) {
-      throw new GpuError(`GPU device lost (${this.lostReason})`);
-    }
-  }
+  // ---------------------------------------------------------------- lifetime
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.errors.closed;
   }
 
   /** Tensors currently alive (created and not disposed), for leak checks. */
   liveTensors(): Tensor[] {
-    return [...this.live];
+    return [...this.registry.live];
   }
 
   /** Waits for the GPU, destroys the device and drops the Dawn instance so the process can exit. */
   async close(): Promise<void> {
-    if (this.closed) {
+    if (this.errors.closed) {
       return;
     }
     try {
-      this.flush();
+      this.recorder.flush();
       await this.device.queue.onSubmittedWorkDone();
-      await Promise.all(this.profileReads.splice(0));
+      await this.recorder.settle();
     } finally {
-      this.closed = true;
+      this.errors.closed = true;
       this.pool.trim(0);
       this.device.destroy();
       if (this.gpu) {
@@ -847,42 +393,5 @@ export class GpuContext implements TensorHost {
       throw new GpuError('the GPU context is closed');
     }
     return this.gpu;
-  }
-}
-
-const QUERY_CAPACITY = 4096;
-
-function bindingSize(t: Tensor): number {
-  return Math.max(4, Math.ceil(t.byteLength / 4) * 4);
-}
-
-function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.byteOffset < b.byteOffset + bindingSize(b) && b.byteOffset < a.byteOffset + bindingSize(a);
-}
-
-function padTo4(bytes: ArrayBufferView): Uint8Array {
-  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-  out.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  return out;
-}
-
-function collectTensors(v: unknown, out: Set<Tensor>, depth: number): void {
-  if (depth > 4 || v === null || typeof v !== 'object') {
-    return;
-  }
-  if (v instanceof Tensor) {
-    out.add(v);
-  } else if (Array.isArray(v)) {
-    for (const x of v) {
-      collectTensors(x, out, depth + 1);
-    }
-  } else if (v instanceof Map) {
-    for (const x of v.values()) {
-      collectTensors(x, out, depth + 1);
-    }
-  } else if (Object.getPrototypeOf(v) === Object.prototype) {
-    for (const x of Object.values(v)) {
-      collectTensors(x, out, depth + 1);
-    }
   }
 }

@@ -2,40 +2,46 @@
 // turn a typed variant into preprocessor defines and override constants. The pipeline cache key
 // is derived from the same (file, entry point, defines, overrides) that produce the source and the
 // pipeline, so key and source cannot drift apart (tfjs #2669-class bugs).
+//
+// The binding names and Params fields are literal types: a dispatch passes `{name: Tensor}` and
+// `{field: number}` objects, so a missing, extra or misnamed binding or field is a compile error.
 
-import type { Defines } from './wgsl.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Defines } from '../wgsl/preprocess.js';
 
 export type ParamType = 'u32' | 'i32' | 'f32';
 
-export interface BindingSpec {
+export interface BindingSpec<N extends string = string> {
   /** WGSL variable name (checked by the contract test). */
-  readonly name: string;
+  readonly name: N;
   /** 'read' inputs first, then 'read_write' outputs. */
   readonly access: 'read' | 'read_write';
 }
 
-/** What a family may read about the device when choosing overrides. */
+/** What a family may read about the device when choosing defines and overrides. */
 export interface DeviceCaps {
   readonly limits: GPUSupportedLimits;
   readonly f16: boolean;
   readonly subgroups: boolean;
-  readonly subgroupSize: number;
+  /** Smallest and largest subgroup the adapter reports (0 when unknown). */
+  readonly subgroupMinSize: number;
+  readonly subgroupMaxSize: number;
   readonly isSoftware: boolean;
-  /** Tuned override values per family and tuning class (see src/gpu/autotune.ts). */
+  /** Tuned values per family and tuning class (see src/gpu/autotune.ts). */
   tuned(family: string, tuningClass: string): Readonly<Record<string, number>> | undefined;
 }
 
-export interface KernelFamily<V> {
+export interface KernelFamily<V, B extends string = string, P extends string = string> {
   /** Family name; also the label prefix. */
   readonly name: string;
   /** Path under kernels/, e.g. 'matmul.wgsl'. */
   readonly file: string;
   /** Storage bindings in binding order 0..n-1; `params` (uniform) is binding n. */
-  readonly bindings: readonly BindingSpec[];
+  readonly bindings: readonly BindingSpec<B>[];
   /** The WGSL `Params` struct, field by field (4-byte scalars, in order). */
-  readonly params: readonly (readonly [string, ParamType])[];
+  readonly params: readonly (readonly [P, ParamType])[];
   entryPoint?(v: V): string;
-  defines(v: V): Defines;
+  defines(v: V, caps: DeviceCaps): Defines;
   overrides(v: V, caps: DeviceCaps): Readonly<Record<string, number>>;
   /** Short readable variant name for labels, e.g. 'f16_bias_gelu'. */
   variantName(v: V): string;
@@ -43,9 +49,21 @@ export interface KernelFamily<V> {
   variants(): V[];
 }
 
-/** Identity helper that checks a family definition's types. */
-export function defineKernelFamily<V>(family: KernelFamily<V>): KernelFamily<V> {
-  return family;
+/** A family with any variant type (registries, contract tests). */
+export type AnyFamily = KernelFamily<never, string, string>;
+
+/** The tensors of one dispatch, by binding name. */
+export type BindingsOf<B extends string> = { readonly [K in B]: Tensor };
+/** The Params values of one dispatch, by field name. */
+export type ParamsOf<P extends string> = { readonly [K in P]: number };
+
+/**
+ * Defines a family with literal binding and field names: `defineKernelFamily<Variant>()({...})`.
+ * (Curried so that the variant type is explicit while the names are inferred.)
+ */
+export function defineKernelFamily<V>() {
+  return <const B extends string, const P extends string>(family: KernelFamily<V, B, P>): KernelFamily<V, B, P> =>
+    family;
 }
 
 /** JSON with sorted keys: equal objects give equal strings. */
@@ -73,8 +91,12 @@ export interface ResolvedVariant {
   label: string;
 }
 
-export function resolveVariant<V>(family: KernelFamily<V>, variant: V, caps: DeviceCaps): ResolvedVariant {
-  const defines = family.defines(variant);
+export function resolveVariant<V>(
+  family: KernelFamily<V, string, string>,
+  variant: V,
+  caps: DeviceCaps,
+): ResolvedVariant {
+  const defines = family.defines(variant, caps);
   const overrides = family.overrides(variant, caps);
   const entryPoint = family.entryPoint?.(variant) ?? 'main';
   const sourceKey = `${family.file}|${canonicalJson(defines)}`;
@@ -89,6 +111,6 @@ export function resolveVariant<V>(family: KernelFamily<V>, variant: V, caps: Dev
 }
 
 /** Byte size of the Params struct: 4 bytes per field, rounded up to 16 (WGSL uniform layout). */
-export function paramsByteSize(family: KernelFamily<unknown>): number {
+export function paramsByteSize(family: { readonly params: readonly unknown[] }): number {
   return Math.max(16, Math.ceil((family.params.length * 4) / 16) * 16);
 }

@@ -10,7 +10,7 @@ export interface AdalnVariant {
   readonly dtype: FloatDType;
 }
 
-export const adalnFamily = defineKernelFamily<AdalnVariant>({
+export const adalnFamily = defineKernelFamily<AdalnVariant>()({
   name: 'adaln',
   file: 'adaln.wgsl',
   bindings: [
@@ -47,7 +47,7 @@ export function adalnLora(ctx: GpuContext, base: Tensor, d: Tensor, up: Tensor, 
     adalnFamily,
     { dtype },
     {
-      bindings: [base, d, up, out],
+      bindings: { base, d, up, out },
       params: { samples: S!, layers: L!, width6: W6!, rank: r! },
       workgroups: fold(ceilDiv(out.numel, 64)),
     },

@@ -30,7 +30,7 @@ export interface AttentionNaiveVariant {
 
 const WG = 64;
 
-export const attentionNaiveFamily = defineKernelFamily<AttentionNaiveVariant>({
+export const attentionNaiveFamily = defineKernelFamily<AttentionNaiveVariant>()({
   name: 'attention-naive',
   file: 'attention-naive.wgsl',
   bindings: [
@@ -144,7 +144,7 @@ export function attentionNaive(
       attentionNaiveFamily,
       { dtype, op },
       {
-        bindings: [src, op === 'bias' ? table! : dummy, dst],
+        bindings: { src, table: op === 'bias' ? table! : dummy, dst },
         params: {
           ...geometry,
           stride: view?.stride ?? 0,

@@ -7,15 +7,20 @@ import type { FloatDType } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, floatDtypeOf } from './common.js';
+import { subgroupWorkgroup } from './matmul.js';
 
 export type Dims3 = readonly [number, number, number];
 
 /**
- * Thread mapping. 'subgroup': a workgroup is one subgroup of SG lanes owning SG·QL queries (QL per
- * lane); keys in blocks of SG shared by subgroupShuffle (needs the `subgroups` feature). 'portable':
- * one invocation per query, WG per workgroup, KB keys per online-softmax step.
+ * Thread mapping. 'subgroup': a workgroup of WG invocations (a multiple of the adapter's largest
+ * subgroup) owns WG·QL queries (QL per invocation); keys in blocks of the real subgroup size shared
+ * by subgroupShuffle (needs the `subgroups` feature). 'portable': one invocation per query, WG per
+ * workgroup, KB keys per online-softmax step. `opaque` hides loop bounds from the compiler
+ * (llvmpipe only).
  */
-export type AttentionTile = { kind: 'subgroup'; SG: number; QL: number } | { kind: 'portable'; WG: number; KB: number };
+export type AttentionTile =
+  | { kind: 'subgroup'; WG: number; QL: number; opaque: boolean }
+  | { kind: 'portable'; WG: number; KB: number; opaque: boolean };
 
 export interface AttentionVariant {
   readonly dtype: FloatDType;
@@ -27,24 +32,25 @@ export interface AttentionVariant {
 export const SUPPORTED_HEAD_DIMS = [16, 32, 64, 72, 80, 96, 104, 112, 128] as const;
 
 /**
- * The tile used without tuning. llvmpipe (8 lanes): QL queries per lane with q and o (2·QL·DH
- * floats per lane, 32 bytes each across the lanes) within 16 KiB, half of L1: more queries amortise
- * the key/value row loads (the largest cost on llvmpipe) over more FLOPs, fewer keep the
- * accumulators in L1; head dim 64 gets QL = 4, measured as fast as 5 and 8 there, and 32 queries per
- * workgroup divide the 256- and 320-token windows. GPUs (32 lanes): one query per lane keeps the
- * register tile small (untuned).
+ * The tile used without tuning. llvmpipe (8 lanes): one subgroup per workgroup, QL queries per
+ * lane with q and o (2·QL·DH floats per lane, 32 bytes each across the lanes) within 16 KiB, half of
+ * L1: more queries amortise the key/value row loads (the largest cost on llvmpipe) over more FLOPs,
+ * fewer keep the accumulators in L1; head dim 64 gets QL = 4, measured as fast as 5 and 8 there,
+ * and 32 queries per workgroup divide the 256- and 320-token windows. GPUs: 32 invocations or
+ * the largest subgroup, one query each (untuned).
  */
 export function defaultAttentionTile(caps: DeviceCaps, headDim: number): AttentionTile {
-  if (caps.subgroups && caps.subgroupSize >= 4) {
-    const SG = Math.min(caps.subgroupSize, 32);
-    return { kind: 'subgroup', SG, QL: caps.isSoftware ? Math.max(2, Math.min(8, Math.floor(256 / headDim))) : 1 };
+  const WG = subgroupWorkgroup(caps, caps.isSoftware ? 8 : 32);
+  if (WG > 0) {
+    const QL = caps.isSoftware ? Math.max(2, Math.min(8, Math.floor(256 / headDim))) : 1;
+    return { kind: 'subgroup', WG, QL, opaque: caps.isSoftware };
   }
   return portableTile(caps);
 }
 
 /** The portable mapping (no subgroups, or q/k/v views that are not vec4-aligned). */
 export function portableTile(caps: DeviceCaps): AttentionTile {
-  return { kind: 'portable', WG: caps.isSoftware ? 32 : 64, KB: 8 };
+  return { kind: 'portable', WG: caps.isSoftware ? 32 : 64, KB: 8, opaque: caps.isSoftware };
 }
 
 /**
@@ -59,15 +65,15 @@ export function attentionTileFor(
   windowTokens?: number,
 ): AttentionTile {
   const t = caps.tuned('attention', dtype);
-  if (t && t.kind === 1 && caps.subgroups && t.SG && t.QL) {
-    return { kind: 'subgroup', SG: t.SG, QL: t.QL };
+  if (t && t.kind === 1 && caps.subgroups && t.WG && t.QL) {
+    return { kind: 'subgroup', WG: t.WG, QL: t.QL, opaque: t.opaque === 1 };
   }
   if (t && t.kind === 0 && t.WG && t.KB) {
-    return { kind: 'portable', WG: t.WG, KB: t.KB };
+    return { kind: 'portable', WG: t.WG, KB: t.KB, opaque: t.opaque === 1 };
   }
   const d = defaultAttentionTile(caps, headDim);
   if (d.kind === 'subgroup' && caps.isSoftware && windowTokens !== undefined) {
-    const padded = (ql: number): number => ceilDiv(windowTokens, d.SG * ql) * d.SG * ql;
+    const padded = (ql: number): number => ceilDiv(windowTokens, d.WG * ql) * d.WG * ql;
     if (padded(d.QL + 1) < padded(d.QL)) {
       return { ...d, QL: d.QL + 1 };
     }
@@ -77,22 +83,23 @@ export function attentionTileFor(
 
 /** Encodes a tile as numbers for the tuning cache. */
 export function attentionTileToRecord(t: AttentionTile): Record<string, number> {
-  return t.kind === 'subgroup' ? { kind: 1, SG: t.SG, QL: t.QL } : { kind: 0, WG: t.WG, KB: t.KB };
+  const opaque = t.opaque ? 1 : 0;
+  return t.kind === 'subgroup' ? { kind: 1, WG: t.WG, QL: t.QL, opaque } : { kind: 0, WG: t.WG, KB: t.KB, opaque };
 }
 
 export function attentionTileName(t: AttentionTile): string {
-  return t.kind === 'subgroup' ? `sg${t.SG}q${t.QL}` : `p${t.WG}k${t.KB}`;
+  return (t.kind === 'subgroup' ? `sg${t.WG}q${t.QL}` : `p${t.WG}k${t.KB}`) + (t.opaque ? 'o' : '');
 }
 
 /** Queries one workgroup covers. */
 export function queriesPerWorkgroup(t: AttentionTile): number {
-  return t.kind === 'subgroup' ? t.SG * t.QL : t.WG;
+  return t.kind === 'subgroup' ? t.WG * t.QL : t.WG;
 }
 
 function checkTile(t: AttentionTile): void {
   const ok =
     t.kind === 'subgroup'
-      ? [t.SG, t.QL].every((x) => Number.isInteger(x) && x >= 1) && t.QL <= 16
+      ? [t.WG, t.QL].every((x) => Number.isInteger(x) && x >= 1) && t.QL <= 16
       : [t.WG, t.KB].every((x) => Number.isInteger(x) && x >= 1) && t.KB <= 16;
   if (!ok) {
     throw new ShapeError(`attention: bad tile ${JSON.stringify(t)}`);
@@ -100,11 +107,12 @@ function checkTile(t: AttentionTile): void {
 }
 
 const TEST_TILES: AttentionTile[] = [
-  { kind: 'subgroup', SG: 8, QL: 4 },
-  { kind: 'portable', WG: 32, KB: 8 },
+  { kind: 'subgroup', WG: 8, QL: 4, opaque: true },
+  { kind: 'subgroup', WG: 32, QL: 1, opaque: false },
+  { kind: 'portable', WG: 32, KB: 8, opaque: true },
 ];
 
-export const attentionFamily = defineKernelFamily<AttentionVariant>({
+export const attentionFamily = defineKernelFamily<AttentionVariant>()({
   name: 'attention',
   file: 'attention.wgsl',
   bindings: [
@@ -139,10 +147,11 @@ export const attentionFamily = defineKernelFamily<AttentionVariant>({
     F16: v.dtype === 'f16',
     DH: `${v.headDim}u`,
     DV: `${v.headDim / 4}u`,
+    OPAQUE_LOOPS: v.tile.opaque,
     ...(v.tile.kind === 'subgroup' ? { SUBGROUP_TILE: true, QL: `${v.tile.QL}u` } : {}),
   }),
   overrides: (v): Record<string, number> =>
-    v.tile.kind === 'subgroup' ? { SG: v.tile.SG } : { WG: v.tile.WG, KB: v.tile.KB },
+    v.tile.kind === 'subgroup' ? { WG: v.tile.WG } : { WG: v.tile.WG, KB: v.tile.KB },
   variantName: (v) => `${v.dtype}_d${v.headDim}_${attentionTileName(v.tile)}`,
   variants: () =>
     (['f32', 'f16'] as const).flatMap((dtype) =>
@@ -242,9 +251,10 @@ export function attention(ctx: GpuContext, q: HeadsView, k: HeadsView, v: HeadsV
     tile = portableTile(ctx.caps);
   }
   checkTile(tile);
-  if (tile.kind === 'subgroup' && (!ctx.caps.subgroups || tile.SG > ctx.caps.subgroupSize)) {
+  const sgMax = ctx.caps.subgroupMaxSize || ctx.caps.subgroupMinSize;
+  if (tile.kind === 'subgroup' && (!ctx.caps.subgroups || tile.WG % sgMax !== 0)) {
     throw new ShapeError(
-      `attention: tile ${attentionTileName(tile)} needs the 'subgroups' feature with subgroups of at least ${tile.SG} lanes`,
+      `attention: tile ${attentionTileName(tile)} needs the 'subgroups' feature and a workgroup that is a multiple of ${sgMax} lanes`,
     );
   }
   const variant: AttentionVariant = { dtype, headDim, tile };
@@ -255,7 +265,7 @@ export function attention(ctx: GpuContext, q: HeadsView, k: HeadsView, v: HeadsV
   }
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   ctx.dispatch(attentionFamily, variant, {
-    bindings: [q.tensor, k.tensor, v.tensor, opts.biasTable ?? ctx.dummy(dtype), o],
+    bindings: { q: q.tensor, k: k.tensor, v: v.tensor, table: opts.biasTable ?? ctx.dummy(dtype), o },
     params: {
       lat_t: T,
       lat_h: H,

@@ -20,7 +20,7 @@ export function convTileFor(dtype: FloatDType, caps: DeviceCaps): MatmulTile {
   return caps.tuned('conv3d', dtype) ? tileFor({ dtype }, caps, 'conv3d') : tileFor({ dtype }, caps);
 }
 
-export const conv3dFamily = defineKernelFamily<Conv3dVariant>({
+export const conv3dFamily = defineKernelFamily<Conv3dVariant>()({
   name: 'conv3d',
   file: 'conv3d.wgsl',
   bindings: [
@@ -157,7 +157,7 @@ export function conv3d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv3dOption
       : d;
     const rowTiles = ceilDiv(tOut * Ho * Wo, span.rows);
     ctx.dispatch(conv3dFamily, variant, {
-      bindings: [xs, w, opts.bias ?? d, rs, ys],
+      bindings: { x: xs, wt: w, bias: opts.bias ?? d, res: rs, y: ys },
       params: {
         t_total: T!,
         h_in: H!,

@@ -16,7 +16,7 @@ export interface ElementwiseVariant {
   readonly dtypeOut: FloatDType;
 }
 
-export const elementwiseFamily = defineKernelFamily<ElementwiseVariant>({
+export const elementwiseFamily = defineKernelFamily<ElementwiseVariant>()({
   name: 'elementwise',
   file: 'elementwise.wgsl',
   bindings: [
@@ -85,7 +85,7 @@ function run(
     elementwiseFamily,
     { op, dtypeIn, dtypeOut: outDtype },
     {
-      bindings: [a, b ?? ctx.dummy(dtypeIn), g ?? ctx.dummy(dtypeIn), y],
+      bindings: { a, b: b ?? ctx.dummy(dtypeIn), g: g ?? ctx.dummy(dtypeIn), y },
       params: { n: a.numel, bcast_inner: bc.inner, bcast_outer: bc.outer, alpha, beta },
       workgroups: fold(ceilDiv(a.numel, wg)),
     },

@@ -15,7 +15,7 @@ export interface GroupnormVariant {
   readonly swish: boolean;
 }
 
-export const groupnormFamily = defineKernelFamily<GroupnormVariant>({
+export const groupnormFamily = defineKernelFamily<GroupnormVariant>()({
   name: 'groupnorm',
   file: 'groupnorm.wgsl',
   bindings: [
@@ -94,7 +94,7 @@ export function groupnorm(
       groupnormFamily,
       { dtype, stage: 'stats', swish: false },
       {
-        bindings: [xs, gamma, beta, stats, ctx.dummy('f32')],
+        bindings: { x: xs, gamma, beta, stats, y: ctx.dummy('f32') },
         params,
         workgroups: [frames, groups],
         ...lbl,
@@ -104,7 +104,7 @@ export function groupnorm(
       groupnormFamily,
       { dtype, stage: 'apply', swish: opts.swish ?? false },
       {
-        bindings: [xs, gamma, beta, stats, ys],
+        bindings: { x: xs, gamma, beta, stats, y: ys },
         params,
         workgroups: fold(ceilDiv(frames * frameElems, wgApply)),
         ...lbl,

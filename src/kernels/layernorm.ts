@@ -19,7 +19,7 @@ export interface LayernormVariant {
 /** Rows of at most this many columns are normalised one row per invocation. */
 const ROW_PER_THREAD_MAX_COLS = 128;
 
-export const layernormFamily = defineKernelFamily<LayernormVariant>({
+export const layernormFamily = defineKernelFamily<LayernormVariant>()({
   name: 'layernorm',
   file: 'layernorm.wgsl',
   bindings: [
@@ -141,7 +141,7 @@ export function layernorm(ctx: GpuContext, x: Tensor, cols: number, opts: Layern
     layernormFamily,
     { dtype, affineW: !mod && !!opts.weight, affineB: !mod && !!opts.bias, modulate: !!mod, rowPerThread },
     {
-      bindings: [x, mod ? mod.table : (opts.weight ?? d), opts.bias ?? d, y],
+      bindings: { x, w: mod ? mod.table : (opts.weight ?? d), bias: opts.bias ?? d, y },
       params: {
         rows: layout.rows,
         cols,

@@ -22,24 +22,44 @@ export interface MatmulVariant {
 export const EPILOGUE_FLAGS = { bias: 1, gelu: 2, silu: 4, residual: 8, gated: 16 } as const;
 
 /**
- * Tile configuration. 'subgroup': a workgroup is one subgroup of SG lanes owning TM rows × SG·CV
- * vec4 columns (needs the `subgroups` feature). 'portable': TM rows × 4·TN columns per
- * invocation, WG invocations per workgroup.
+ * Tile configuration. 'subgroup': a workgroup of WG invocations (a multiple of the adapter's
+ * largest subgroup) owns TM rows × WG·CV vec4 columns; A is shared within each subgroup by
+ * shuffles over K blocks of the real subgroup size (needs the `subgroups` feature). 'portable':
+ * TM rows × 4·TN columns per invocation, WG invocations per workgroup. `opaque` hides loop bounds
+ * from the compiler (llvmpipe only: GPU compilers would spill the register tile).
  */
 export type MatmulTile =
-  { kind: 'subgroup'; TM: number; CV: number; SG: number } | { kind: 'portable'; TM: number; TN: number; WG: number };
+  | { kind: 'subgroup'; TM: number; CV: number; WG: number; opaque: boolean }
+  | { kind: 'portable'; TM: number; TN: number; WG: number };
 
 /** Rows and columns one workgroup covers. */
 export function tileSpan(t: MatmulTile): { rows: number; cols: number } {
-  return t.kind === 'subgroup' ? { rows: t.TM, cols: t.SG * t.CV * 4 } : { rows: t.TM, cols: t.WG * t.TN * 4 };
+  return t.kind === 'subgroup' ? { rows: t.TM, cols: t.WG * t.CV * 4 } : { rows: t.TM, cols: t.WG * t.TN * 4 };
 }
 
-/** The tile used before (or without) autotuning. */
-export function defaultTile(caps: DeviceCaps): MatmulTile {
-  if (caps.subgroups && caps.subgroupSize >= 4) {
-    return { kind: 'subgroup', TM: caps.isSoftware ? 32 : 16, CV: 2, SG: Math.min(caps.subgroupSize, 32) };
+/**
+ * Invocations of a subgroup-tile workgroup on this adapter: `lanes` rounded up to a multiple of
+ * the largest subgroup the adapter may run (so every subgroup is full), 0 without subgroups.
+ */
+export function subgroupWorkgroup(caps: DeviceCaps, lanes: number): number {
+  const max = caps.subgroupMaxSize || caps.subgroupMinSize;
+  if (!caps.subgroups || max < 4) {
+    return 0;
   }
-  return { kind: 'portable', TM: 8, TN: 4, WG: 8 };
+  return Math.ceil(Math.max(lanes, max) / max) * max;
+}
+
+/**
+ * The tile used before (or without) autotuning. llvmpipe (8-lane subgroups): one subgroup per
+ * workgroup, 32 × 2 (measured fastest there), loops kept rolled. GPUs: 64 invocations (2 NVIDIA
+ * or Apple subgroups, 8 Intel ones, one AMD wave), 16 × 2. No subgroups: the portable tile.
+ */
+export function defaultTile(caps: DeviceCaps): MatmulTile {
+  const wg = subgroupWorkgroup(caps, caps.isSoftware ? 8 : 64);
+  if (wg > 0) {
+    return { kind: 'subgroup', TM: caps.isSoftware ? 32 : 16, CV: 2, WG: wg, opaque: caps.isSoftware };
+  }
+  return { kind: 'portable', TM: 8, TN: 4, WG: caps.isSoftware ? 8 : 64 };
 }
 
 /** The autotuner's class for a variant: tiles are tuned per dtype on each adapter. */
@@ -47,11 +67,11 @@ export function tuningClass(v: Pick<MatmulVariant, 'dtype'>): string {
   return v.dtype;
 }
 
-/** The tuned tile for this adapter (see src/gpu/autotune.ts), else the default. */
+/** The tuned tile for this adapter (see src/tune/autotune.ts), else the default. */
 export function tileFor(v: Pick<MatmulVariant, 'dtype'>, caps: DeviceCaps, family = 'matmul'): MatmulTile {
   const t = caps.tuned(family, tuningClass(v));
   if (t && t.kind === 1 && caps.subgroups) {
-    return { kind: 'subgroup', TM: t.TM!, CV: t.CV!, SG: t.SG! };
+    return { kind: 'subgroup', TM: t.TM!, CV: t.CV!, WG: t.WG!, opaque: t.opaque === 1 };
   }
   if (t && t.kind === 0) {
     return { kind: 'portable', TM: t.TM!, TN: t.TN!, WG: t.WG! };
@@ -61,7 +81,41 @@ export function tileFor(v: Pick<MatmulVariant, 'dtype'>, caps: DeviceCaps, famil
 
 /** Encodes a tile as numbers for the tuning cache. */
 export function tileToRecord(t: MatmulTile): Record<string, number> {
-  return t.kind === 'subgroup' ? { kind: 1, TM: t.TM, CV: t.CV, SG: t.SG } : { kind: 0, TM: t.TM, TN: t.TN, WG: t.WG };
+  return t.kind === 'subgroup'
+    ? { kind: 1, TM: t.TM, CV: t.CV, WG: t.WG, opaque: t.opaque ? 1 : 0 }
+    : { kind: 0, TM: t.TM, TN: t.TN, WG: t.WG };
+}
+
+/**
+ * The autotuner's candidates on this adapter, likeliest first (the default among them). The
+ * portable tile is 4–5× slower than the subgroup tile on llvmpipe (measured): only tried where
+ * there are no subgroups, or on hardware where it may win.
+ */
+export function candidateTiles(caps: DeviceCaps): MatmulTile[] {
+  const out: MatmulTile[] = [];
+  const shapes: [number, number, number][] = caps.isSoftware
+    ? [
+        [24, 2, 8],
+        [32, 2, 8],
+        [16, 2, 8],
+        [32, 1, 8],
+      ]
+    : [
+        [16, 2, 64],
+        [8, 4, 64],
+        [32, 2, 64],
+        [16, 4, 128],
+      ];
+  for (const [TM, CV, lanes] of shapes) {
+    const WG = subgroupWorkgroup(caps, lanes);
+    if (WG > 0) {
+      out.push({ kind: 'subgroup', TM, CV, WG, opaque: caps.isSoftware });
+    }
+  }
+  if (!caps.subgroups || !caps.isSoftware) {
+    out.push({ kind: 'portable', TM: 8, TN: 4, WG: caps.isSoftware ? 8 : 64 });
+  }
+  return out;
 }
 
 export interface MatmulVariantWithTile extends MatmulVariant {
@@ -70,24 +124,27 @@ export interface MatmulVariantWithTile extends MatmulVariant {
 
 /** Defines and overrides for a tile (shared with conv3d, which uses the same mapping). */
 export function tileDefines(t: MatmulTile): Record<string, string | boolean> {
-  return t.kind === 'subgroup' ? { SUBGROUP_TILE: true, TM: `${t.TM}u`, CV: `${t.CV}u`, TILE: `${t.TM * t.CV}u` } : {};
+  return t.kind === 'subgroup'
+    ? { SUBGROUP_TILE: true, TM: `${t.TM}u`, CV: `${t.CV}u`, TILE: `${t.TM * t.CV}u`, OPAQUE_LOOPS: t.opaque }
+    : {};
 }
 
 export function tileOverrides(t: MatmulTile): Record<string, number> {
-  return t.kind === 'subgroup' ? { SG: t.SG } : { TM: t.TM, TN: t.TN, WG: t.WG };
+  return t.kind === 'subgroup' ? { WG: t.WG } : { TM: t.TM, TN: t.TN, WG: t.WG };
 }
 
 export function tileName(t: MatmulTile): string {
-  return t.kind === 'subgroup' ? `sg${t.SG}x${t.TM}x${t.CV}` : `p${t.WG}x${t.TM}x${t.TN}`;
+  return t.kind === 'subgroup' ? `sg${t.WG}x${t.TM}x${t.CV}${t.opaque ? 'o' : ''}` : `p${t.WG}x${t.TM}x${t.TN}`;
 }
 
-/** Small tiles of both mappings: the contract test compiles them (also used by conv3d). */
+/** Small tiles of both mappings, both loop modes: the contract test compiles them (conv3d too). */
 export const TEST_TILES: readonly MatmulTile[] = [
-  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
+  { kind: 'subgroup', TM: 4, CV: 1, WG: 8, opaque: true },
+  { kind: 'subgroup', TM: 4, CV: 1, WG: 16, opaque: false },
   { kind: 'portable', TM: 4, TN: 2, WG: 8 },
 ];
 
-export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>({
+export const matmulFamily = defineKernelFamily<MatmulVariantWithTile>()({
   name: 'matmul',
   file: 'matmul.wgsl',
   bindings: [
@@ -219,7 +276,7 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
   const span = tileSpan(tile);
   const d = ctx.dummy(dtype);
   ctx.dispatch(matmulFamily, variant, {
-    bindings: [a, b, opts.bias ?? d, opts.residual ?? d, opts.gate ?? d, c],
+    bindings: { a, b, bias: opts.bias ?? d, res: opts.residual ?? d, gate: opts.gate ?? d, c },
     params: {
       m: M,
       n: N,

@@ -11,7 +11,7 @@ export interface PatchifyVariant {
   readonly inverse: boolean;
 }
 
-export const patchifyFamily = defineKernelFamily<PatchifyVariant>({
+export const patchifyFamily = defineKernelFamily<PatchifyVariant>()({
   name: 'patchify',
   file: 'patchify.wgsl',
   bindings: [
@@ -45,7 +45,7 @@ export function patchify(ctx: GpuContext, z: Tensor, patch: number, cIn: number)
     patchifyFamily,
     { dtype, inverse: false },
     {
-      bindings: [z, out],
+      bindings: { src: z, dst: out },
       params: { frames: B! * T!, height: H!, width: W!, c_z: C!, c_tok: cIn, patch_size: patch },
       workgroups: fold(ceilDiv(out.numel, 64)),
     },
@@ -69,7 +69,7 @@ export function unpatchify(
     patchifyFamily,
     { dtype, inverse: true },
     {
-      bindings: [tokens, out],
+      bindings: { src: tokens, dst: out },
       params: { frames: B * T, height: H, width: W, c_z: c, c_tok: c, patch_size: patch },
       workgroups: fold(ceilDiv(out.numel, 64)),
     },

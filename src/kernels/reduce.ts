@@ -12,7 +12,7 @@ export interface ReduceVariant {
   readonly dtypeOut: FloatDType;
 }
 
-export const reduceFamily = defineKernelFamily<ReduceVariant>({
+export const reduceFamily = defineKernelFamily<ReduceVariant>()({
   name: 'reduce',
   file: 'reduce.wgsl',
   bindings: [
@@ -58,7 +58,7 @@ export function reduceAxis(
     reduceFamily,
     { dtypeIn, dtypeOut },
     {
-      bindings: [x, y],
+      bindings: { x, y },
       params: { outer, axis, inner, scale: (opts.op ?? 'mean') === 'mean' ? 1 / axis : 1 },
       workgroups: fold(ceilDiv(outer * inner, 64)),
     },

@@ -1,5 +1,5 @@
 // Every kernel family, for the contract test and `walt wgsl-dump`.
-import type { KernelFamily } from '../gpu/family.js';
+import type { AnyFamily } from '../gpu/family.js';
 import { adalnFamily } from './adaln.js';
 import { attentionFamily } from './attention.js';
 import { attentionNaiveFamily } from './attention-naive.js';
@@ -12,7 +12,7 @@ import { patchifyFamily } from './patchify.js';
 import { reduceFamily } from './reduce.js';
 import { softmaxFamily } from './softmax.js';
 
-export const allFamilies: readonly KernelFamily<never>[] = [
+export const allFamilies: readonly AnyFamily[] = [
   elementwiseFamily,
   matmulFamily,
   conv3dFamily,
@@ -24,4 +24,4 @@ export const allFamilies: readonly KernelFamily<never>[] = [
   groupnormFamily,
   softmaxFamily,
   reduceFamily,
-] as unknown as KernelFamily<never>[];
+] as unknown as AnyFamily[];

@@ -11,7 +11,7 @@ export interface SoftmaxVariant {
   readonly dtype: FloatDType;
 }
 
-export const softmaxFamily = defineKernelFamily<SoftmaxVariant>({
+export const softmaxFamily = defineKernelFamily<SoftmaxVariant>()({
   name: 'softmax',
   file: 'softmax.wgsl',
   bindings: [
@@ -48,7 +48,7 @@ export function softmax(
     softmaxFamily,
     { dtype },
     {
-      bindings: [x, y],
+      bindings: { x, y },
       params: { rows, cols, scale: opts.scale ?? 1 },
       workgroups: fold(rows),
       ...(opts.label ? { label: opts.label } : {}),

@@ -6,6 +6,7 @@ import micro from './configs/micro.json';
 import study284m from './configs/study-284m.json';
 import testTiny from './configs/test-tiny.json';
 import testTinyI from './configs/test-tiny-i.json';
+import testWide from './configs/test-wide.json';
 import XL from './configs/XL.json';
 
 export type Dims3 = [number, number, number];
@@ -70,6 +71,7 @@ export const BUILTIN_CONFIGS: Readonly<Record<string, WaltConfig>> = {
   'study-284m': study284m as WaltConfig,
   'test-tiny': testTiny as WaltConfig,
   'test-tiny-i': testTinyI as WaltConfig,
+  'test-wide': testWide as WaltConfig,
   micro: micro as WaltConfig,
 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { preprocess, WgslPreprocessError } from '../../src/gpu/wgsl.js';
+import { preprocess, WgslPreprocessError } from '../../src/wgsl/preprocess.js';
 
 const files = {
   'main.wgsl': [

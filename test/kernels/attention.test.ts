@@ -9,7 +9,9 @@ import {
   attentionTileFor,
   attentionTileName,
   portableTile,
+  defaultAttentionTile,
   relPosTableRows,
+  SUPPORTED_HEAD_DIMS,
   tolerance,
   type AttentionTile,
   type Dims3,
@@ -19,6 +21,7 @@ import { attentionRef } from '../../src/ref/attention.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectRatio, expectRelToMax } from '../helpers/compare.js';
+import { adapterKinds, distinct } from '../helpers/adapter-kinds.js';
 import { gpu } from '../helpers/gpu.js';
 
 type Case = { latent: Dims3; window: Dims3; heads: number; dh: number; batch: number; bias: boolean; scale?: number };
@@ -79,6 +82,8 @@ async function run(ctx: GpuContext, c: Case, tile: AttentionTile | undefined, pa
   expectRelToMax(got, want, tolerance.f32.relToMax, 'o');
 }
 
+const OTHER_DIMS = [32, 80, 96, 104, 112, 128];
+
 const name = (c: Case): string =>
   `latent ${c.latent.join('x')} window ${c.window.join('x')} heads ${c.heads} dh ${c.dh} batch ${c.batch}${c.bias ? ' bias' : ''}`;
 
@@ -121,7 +126,11 @@ describe('windowed attention (fused)', () => {
   // The spec's other head dims (80–128; 64 and 72 above), each its own pipeline: one small
   // case each, window not a multiple of the tile, with the bias.
   describe('every supported head dim (default tile)', () => {
-    for (const dh of [80, 96, 104, 112, 128]) {
+    it('covers SUPPORTED_HEAD_DIMS', () => {
+      const run = new Set([...CASES.map((c) => c.dh), ...OTHER_DIMS]);
+      expect(SUPPORTED_HEAD_DIMS.filter((d) => !run.has(d))).toEqual([]);
+    });
+    for (const dh of OTHER_DIMS) {
       it(`dh ${dh}`, async () => {
         const ctx = await gpu();
         await run(ctx, { latent: [5, 4, 4], window: [5, 2, 2], heads: 1, dh, batch: 1, bias: true }, undefined);
@@ -138,7 +147,7 @@ describe('windowed attention (fused)', () => {
     }
   });
 
-  for (const tile of [undefined, { kind: 'portable', WG: 32, KB: 8 } as const]) {
+  for (const tile of [undefined, { kind: 'portable', WG: 32, KB: 8, opaque: true } as const]) {
     it(`identity path copies v (${tile ? 'portable' : 'default'} tile)`, async () => {
       const ctx = await gpu();
       const [tokens, D] = [80, 32];
@@ -167,11 +176,35 @@ describe('windowed attention (fused)', () => {
       const opts = { latent: [5, 4, 4] as Dims3, heads: 2, headDim: 16 };
       expect(() => attention(ctx, view, view, view, { ...opts, window: [5, 3, 4] })).toThrow(/does not tile/);
       expect(() =>
-        attention(ctx, view, view, view, { ...opts, window: [5, 4, 4], tile: { kind: 'subgroup', SG: 8, QL: 0 } }),
+        attention(ctx, view, view, view, {
+          ...opts,
+          window: [5, 4, 4],
+          tile: { kind: 'subgroup', WG: 8, QL: 0, opaque: true },
+        }),
       ).toThrow(/bad tile/);
       expect(() => attention(ctx, view, view, view, { ...opts, window: [5, 4, 4], headDim: 20 })).toThrow(
         /not supported/,
       );
     });
+  });
+
+  // The tiles the CLI dispatches on each adapter kind (GPUs: several subgroups per workgroup and
+  // constant loop bounds), on windows that are not a multiple of the tile, with the bias.
+  describe('every shipped tile', async () => {
+    const ctx = await gpu();
+    const tiles = distinct(
+      adapterKinds(ctx).flatMap((k) => [
+        { what: `${k.name} default`, value: defaultAttentionTile(k.caps, 64) },
+        { what: `${k.name}, 80-token windows`, value: attentionTileFor('f32', 64, k.caps, 80) },
+        { what: `${k.name} portable`, value: portableTile(k.caps) },
+      ]),
+      attentionTileName,
+    );
+    for (const { what, value: tile } of tiles) {
+      it(`${attentionTileName(tile)} (${what})`, async () => {
+        await run(ctx, { latent: [5, 4, 4], window: [5, 4, 4], heads: 2, dh: 64, batch: 2, bias: true }, tile);
+        await run(ctx, { latent: [3, 7, 5], window: [3, 7, 1], heads: 1, dh: 64, batch: 1, bias: false }, tile);
+      });
+    }
   });
 });

@@ -20,9 +20,10 @@ const CASES: Case[] = [
 ];
 
 // Both thread mappings, with small tiles so that tiles and their tails are exercised.
+// (llvmpipe's rolled loops and GPUs' constant bounds; one and two subgroups per workgroup).
 const TILES: MatmulTile[] = [
-  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
-  { kind: 'subgroup', TM: 3, CV: 2, SG: 8 },
+  { kind: 'subgroup', TM: 4, CV: 1, WG: 8, opaque: true },
+  { kind: 'subgroup', TM: 3, CV: 2, WG: 16, opaque: false },
   { kind: 'portable', TM: 4, TN: 2, WG: 8 },
 ];
 

@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { matmul, tolerance, type Activation, type MatmulTile } from '../../src/kernels/matmul.js';
+import {
+  candidateTiles,
+  defaultTile,
+  matmul,
+  tileFor,
+  tileName,
+  tolerance,
+  type Activation,
+  type MatmulTile,
+} from '../../src/kernels/matmul.js';
 import { matmulRef } from '../../src/ref/matmul.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectClose, expectRatio } from '../helpers/compare.js';
+import { adapterKinds, distinct } from '../helpers/adapter-kinds.js';
 import { gpu } from '../helpers/gpu.js';
 
 // (M, N, K): 1, primes, tile ± 1, non-multiples of 4.
@@ -18,9 +28,10 @@ const SHAPES: [number, number, number][] = [
 ];
 
 // Both thread mappings, with small tiles so that tiles and their tails are exercised.
+// (llvmpipe's rolled loops and GPUs' constant bounds; one and two subgroups per workgroup).
 const TILES: MatmulTile[] = [
-  { kind: 'subgroup', TM: 4, CV: 1, SG: 8 },
-  { kind: 'subgroup', TM: 3, CV: 2, SG: 8 },
+  { kind: 'subgroup', TM: 4, CV: 1, WG: 8, opaque: true },
+  { kind: 'subgroup', TM: 3, CV: 2, WG: 16, opaque: false },
   { kind: 'portable', TM: 4, TN: 2, WG: 8 },
 ];
 
@@ -104,4 +115,46 @@ describe('matmul f16 storage, f32 accumulation', () => {
       expectRatio(got, ref, roundToF16(Float32Array.from(ref)), tolerance.f16.ratioToRef, 'C f16');
     });
   }
+});
+
+// The tiles the CLI dispatches: this context's choice, the defaults and autotuner candidates of
+// every adapter kind, on odd shapes and every transpose combination in turn.
+describe('matmul: every shipped tile', async () => {
+  const ctx = await gpu();
+  const tiles = distinct(
+    [
+      { what: 'in use here', value: tileFor({ dtype: 'f32' }, ctx.caps) },
+      ...adapterKinds(ctx).flatMap((k) => [
+        { what: `${k.name} default`, value: defaultTile(k.caps) },
+        ...candidateTiles(k.caps).map((t) => ({ what: `${k.name} candidate`, value: t })),
+      ]),
+    ],
+    tileName,
+  );
+  const shapes: [number, number, number][] = [
+    [97, 33, 64],
+    [65, 130, 97],
+  ];
+  tiles.forEach(({ what, value: tile }, i) => {
+    const transA = i % 2 === 1;
+    const transB = i % 4 >= 2;
+    it(`${tileName(tile)} (${what}) transA=${transA} transB=${transB}`, async () => {
+      const rng = new Rng(i);
+      for (const [M, N, K] of shapes) {
+        const a = rng.normals(M * K);
+        const b = rng.normals(K * N);
+        const got = await ctx.scope(() =>
+          matmul(ctx, ctx.upload(a, transA ? [K, M] : [M, K]), ctx.upload(b, transB ? [N, K] : [K, N]), {
+            transA,
+            transB,
+            tile,
+          }).read(),
+        );
+        expectClose(got, matmulRef({ a, b, m: M, n: N, k: K, transA, transB }), tolerance.f32, `C ${M}x${N}x${K}`, [
+          M,
+          N,
+        ]);
+      }
+    });
+  });
 });

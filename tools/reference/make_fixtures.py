@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the committed reference fixtures test/fixtures/<config>/ for test-tiny and test-tiny-i,
+"""Writes the committed reference fixtures test/fixtures/<config>/ for test-tiny, test-tiny-i and test-wide,
 in the layout of ../shared/golden/micro:
 
   <config>/weights.safetensors          F32, canonical names, all encoder + latent_norm + denoiser tensors
@@ -35,6 +35,10 @@ CASES = {
     "test-tiny-i": {
         "video-pixels": {"latent_input": False, "class": 3},
         "image-pixels": {"latent_input": False, "class": None},
+    },
+    "test-wide": {
+        "video-pixels": {"latent_input": False, "class": 1},
+        "video-latent": {"latent_input": True, "class": None},
     },
 }
 

@@ -325,3 +325,22 @@ function bound(tok: string, symbols: Map<string, string>, where: string): number
   }
   return n;
 }
+
+/**
+ * `file` and every file it may #include (under any defines), sorted: what a cache key over a
+ * kernel's source must cover (lib/*.wgsl included).
+ */
+export function includeClosure(file: string, files: Readonly<Record<string, string>>): string[] {
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name)) {
+      return;
+    }
+    seen.add(name);
+    for (const m of (files[name] ?? '').matchAll(/^\s*#include\s+"([^"]+)"/gm)) {
+      visit(m[1]!);
+    }
+  };
+  visit(file);
+  return [...seen].sort();
+}
