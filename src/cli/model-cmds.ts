@@ -4,7 +4,7 @@ import { GpuContext } from '../gpu/context.js';
 import { readNpy } from '../io/npy.js';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { loadConfig, type WaltConfig } from '../model/config.js';
-import { forwardClip } from '../model/walt.js';
+import { forwardClip, type ForwardRequest, prepareForward } from '../model/walt.js';
 import {
   loadWeights,
   randomWeightValues,
@@ -23,7 +23,7 @@ canonical names, F32, in one safetensors file (written to a temporary name, then
 
 export const FORWARD_HELP = `walt forward --config NAME --input x.npy [--latent] [--weights W.safetensors]
              [--t 200] [--noise eps.npy | --noise-seed N] [--class K] [--taps 2,4,final]
-             [--out out.safetensors] [--dtype f32|f16] [--image-model] [--adapter NAME]
+             [--out out.safetensors] [--dtype f32|f16] [--image-model] [--adapter NAME] [--stats]
 
 One clip through the model. --input is float32 [T,H,W,3] pixels in [0,1] (a single frame
 [1,H,W,3] is an image and takes the identity path in spatiotemporal layers) or, with --latent,
@@ -33,6 +33,10 @@ self-conditioning; work stops after the deepest tap.
 Output (float32 safetensors): latent (pixel input), z_t, block.<l> for each tapped block l
 (1-based: the residual stream after blocks.<l-1>, shape [T',h/p,w/p,D]), v_pred [T',h,w,c] when
 'final' is tapped. Without --weights, seeded random weights are used (a notice says so).
+Every pipeline is created before the first dispatch; stderr reports that cold start apart from
+the forward time. --stats prints one JSON object on stdout: {"memory": {"pool_mb", "peak_bytes",
+"buffers_created", "buffers_reused"}, "time": {"prepare_ms", "forward_ms", "pipelines"}}, the
+pool cap in force (WALT_POOL_MB, 0 = no pooling) and this run's counters.
 `;
 
 export async function initCommand(argv: string[]): Promise<number> {
@@ -118,6 +122,7 @@ export async function forwardCommand(argv: string[]): Promise<number> {
     dtype: { type: 'string' },
     'image-model': { type: 'boolean' },
     adapter: { type: 'string' },
+    stats: { type: 'boolean' },
   });
   if (flag(values, 'help')) {
     process.stdout.write(FORWARD_HELP);
@@ -128,6 +133,9 @@ export async function forwardCommand(argv: string[]): Promise<number> {
   const inputPath = str(values, 'input');
   const latent = flag(values, 'latent');
   const t = int(values, 't', 200, 0);
+  if (t > 999) {
+    throw new UsageError(`--t ${t}: steps are 0…999`);
+  }
   const { taps, final } = parseTaps(str(values, 'taps', 'final'), cfg.denoiser.layers);
   const out = str(values, 'out', 'out.safetensors');
   const noisePath = optStr(values, 'noise');
@@ -144,8 +152,7 @@ export async function forwardCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--dtype f16: ${ctx.adapter.name} has no shader-f16 feature; use --dtype f32`);
     }
     const weights = await weightsFor(ctx, cfg, optStr(values, 'weights'), { needEncoder: !latent, dtype });
-    const t0 = performance.now();
-    const r = await forwardClip(ctx, weights, {
+    const req: ForwardRequest = {
       input: input.data,
       inputShape: input.shape,
       latent,
@@ -154,7 +161,13 @@ export async function forwardCommand(argv: string[]): Promise<number> {
       ...(classIndex !== undefined ? { classIndex } : {}),
       taps,
       final,
-    });
+    };
+    // Cold start on its own: every pipeline of this forward is created ahead, in parallel.
+    const tp = performance.now();
+    const pipelines = await prepareForward(ctx, weights, req);
+    const prepareMs = performance.now() - tp;
+    const t0 = performance.now();
+    const r = await forwardClip(ctx, weights, req);
     const ms = performance.now() - t0;
     const tensors: TensorToWrite[] = [];
     if (r.latent) {
@@ -170,8 +183,22 @@ export async function forwardCommand(argv: string[]): Promise<number> {
     await writeSafetensors(out, tensors, { config: cfg.name, t: String(t), weights: weights.source, dtype });
     weights.dispose();
     process.stderr.write(
-      `walt forward: ${cfg.name} on ${ctx.adapter.name}: ${tensors.map((x) => x.name).join(', ')} → ${out} (${(ms / 1000).toFixed(2)} s)\n`,
+      `walt forward: ${cfg.name} on ${ctx.adapter.name}: ${tensors.map((x) => x.name).join(', ')} → ${out} ` +
+        `(forward ${(ms / 1000).toFixed(2)} s; cold start: ${pipelines} pipelines in ${(prepareMs / 1000).toFixed(2)} s)\n`,
     );
+    if (flag(values, 'stats')) {
+      const m = ctx.memory();
+      const stats = {
+        memory: {
+          pool_mb: m.capBytes / 2 ** 20,
+          peak_bytes: m.peakBytesAllocated,
+          buffers_created: m.buffersCreated,
+          buffers_reused: m.buffersReused,
+        },
+        time: { prepare_ms: Math.round(prepareMs), forward_ms: Math.round(ms), pipelines },
+      };
+      process.stdout.write(`${JSON.stringify(stats)}\n`);
+    }
   } finally {
     await ctx.close();
   }

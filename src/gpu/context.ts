@@ -60,6 +60,7 @@ export class GpuContext implements TensorHost {
   private readonly transfers: Transfers;
   private readonly registry = new TensorRegistry();
   private readonly dummies = new Map<DType, Tensor>();
+  private planned: { family: KernelFamily<unknown, string, string>; variant: unknown }[] | null = null;
 
   private constructor(
     gpu: GPU,
@@ -292,6 +293,27 @@ export class GpuContext implements TensorHost {
     return this.pipelines.prepare(family, variants);
   }
 
+  /**
+   * Creates ahead, in parallel, every pipeline that `fn` would dispatch: fn runs once with its
+   * dispatches recorded instead of encoded (allocations, uploads and reads still happen; the data
+   * is meaningless), so the set is exactly what the real run needs. Returns the pipeline count.
+   */
+  async prepareFor(fn: () => Promise<unknown>): Promise<number> {
+    const planned: { family: KernelFamily<unknown, string, string>; variant: unknown }[] = [];
+    this.planned = planned;
+    try {
+      await this.scope(fn);
+    } finally {
+      this.planned = null;
+    }
+    const byFamily = new Map<KernelFamily<unknown, string, string>, unknown[]>();
+    for (const p of planned) {
+      byFamily.set(p.family, [...(byFamily.get(p.family) ?? []), p.variant]);
+    }
+    await Promise.all([...byFamily].map(([f, vs]) => this.pipelines.prepare(f, vs)));
+    return new Set(planned.map((p) => resolveVariant(p.family, p.variant, this.caps).pipelineKey)).size;
+  }
+
   /** The preprocessed source of a variant (wgsl-dump, contract tests). */
   sourceOf<V>(family: KernelFamily<V, string, string>, variant: V): string {
     return this.pipelines.sourceOf(family, variant);
@@ -309,6 +331,10 @@ export class GpuContext implements TensorHost {
   ): void {
     this.errors.assertAlive();
     const fam = family as unknown as KernelFamily<unknown, string, string>;
+    if (this.planned) {
+      this.planned.push({ family: fam, variant });
+      return;
+    }
     const r = resolveVariant(fam, variant, this.caps);
     const label = args.label ? `${r.label} ${args.label}` : r.label;
     const pipe = this.pipelines.get(fam, r);

@@ -121,3 +121,11 @@ export async function forwardClip(ctx: GpuContext, W: ModelWeights, req: Forward
     return out;
   });
 }
+
+/**
+ * Creates every pipeline that forwardClip(req) will dispatch, ahead and in parallel (the cold
+ * start, reported on its own); the real forward then compiles nothing. Returns the count.
+ */
+export function prepareForward(ctx: GpuContext, W: ModelWeights, req: ForwardRequest): Promise<number> {
+  return ctx.prepareFor(() => forwardClip(ctx, W, req));
+}

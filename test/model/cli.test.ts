@@ -22,6 +22,48 @@ describe('walt CLI', () => {
     expect(out.total).toBe(313238408 + 144860184);
   });
 
+  // --stats: the pool cap in force and the counters of that run (WALT_POOL_MB=0: nothing reused).
+  for (const [pool, reuse] of [
+    ['0', false],
+    ['', true],
+  ] as const) {
+    it(`forward --stats with WALT_POOL_MB=${pool || '(default)'}`, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'walt-cli-'));
+      const fx = join(process.cwd(), 'test/fixtures/test-tiny');
+      const r = spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'forward',
+          '--config',
+          'test-tiny',
+          '--weights',
+          `${fx}/weights.safetensors`,
+          '--input',
+          `${fx}/video-latent/input.npy`,
+          '--latent',
+          '--taps',
+          '2',
+          '--out',
+          join(dir, 'o.safetensors'),
+          '--stats',
+        ],
+        { encoding: 'utf8', timeout: 300_000, cwd: tmpdir(), env: { ...process.env, WALT_POOL_MB: pool } },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines.length).toBe(1);
+      const s = JSON.parse(lines[0]!) as { memory: Record<string, number>; time: Record<string, number> };
+      expect(Object.keys(s.memory).sort()).toEqual(['buffers_created', 'buffers_reused', 'peak_bytes', 'pool_mb']);
+      expect(s.memory.pool_mb).toBe(pool === '0' ? 0 : 2048);
+      expect(s.memory.peak_bytes).toBeGreaterThan(0);
+      expect(s.memory.buffers_created).toBeGreaterThan(0);
+      expect(s.memory.buffers_reused > 0).toBe(reuse);
+      expect(s.time.pipelines).toBeGreaterThan(5);
+      expect(r.stderr).toMatch(/cold start: \d+ pipelines in [\d.]+ s/);
+    });
+  }
+
   it('forward on test-tiny matches the reference fixture (pixels, all taps, final)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'walt-cli-'));
     const fx = join(process.cwd(), 'test/fixtures/test-tiny');

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GpuContext } from '../../src/gpu/context.js';
 import { poolCapFromEnv } from '../../src/gpu/memory.js';
 import { loadConfig } from '../../src/model/config.js';
-import { forwardClip } from '../../src/model/walt.js';
+import { forwardClip, prepareForward } from '../../src/model/walt.js';
 import { loadWeights } from '../../src/model/weights.js';
 import { expectRelToMax } from '../helpers/compare.js';
 import { gpu } from '../helpers/gpu.js';
@@ -58,6 +58,40 @@ for (const s of SUITES) {
     });
   });
 }
+
+// prepare: a forward's pipelines are all created ahead (in parallel); the forward itself then
+// compiles none at a dispatch. Catches a model change that dispatches a variant prepare misses.
+describe('prepareForward', () => {
+  it('creates every pipeline the forward dispatches', async () => {
+    const ctx = await GpuContext.create();
+    try {
+      const cfg = loadConfig('test-wide');
+      const W = await loadWeights(ctx, 'test/fixtures/test-wide/weights.safetensors', cfg, { needEncoder: true });
+      const c = (await loadFixture('test/fixtures/test-wide')).find((x) => x.name === 'video-pixels')!;
+      const req = {
+        input: c.input.data,
+        inputShape: c.input.shape,
+        latent: false,
+        t: c.t,
+        noise: c.noise,
+        ...(c.classIndex !== undefined ? { classIndex: c.classIndex } : {}),
+        taps: [1, 2],
+        final: true,
+      };
+      const n = await prepareForward(ctx, W, req);
+      expect(n).toBeGreaterThan(5);
+      const before = ctx.stats;
+      expect(before.syncCompiles).toBe(0);
+      const r = await forwardClip(ctx, W, req);
+      expect(ctx.stats.syncCompiles).toBe(0);
+      expect(ctx.stats.pipelines).toBe(before.pipelines);
+      expectRelToMax(r.vPred!.data, c.expected.get('v_pred')!, 1e-4, 'v_pred after prepare');
+      W.dispose();
+    } finally {
+      await ctx.close();
+    }
+  });
+});
 
 // WALT_POOL_MB=0: every released buffer is destroyed once the GPU is done with it, so a buffer
 // destroyed too early (while a command that uses it waits in the open encoder) would drop the
