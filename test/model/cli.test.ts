@@ -58,7 +58,7 @@ describe('walt CLI', () => {
       expect(s.memory.pool_mb).toBe(pool === '0' ? 0 : 2048);
       expect(s.memory.peak_bytes).toBeGreaterThan(0);
       expect(s.memory.buffers_created).toBeGreaterThan(0);
-      expect(s.memory.buffers_reused > 0).toBe(reuse);
+      expect(s.memory.buffers_reused! > 0).toBe(reuse);
       expect(s.time.pipelines).toBeGreaterThan(5);
       expect(r.stderr).toMatch(/cold start: \d+ pipelines in [\d.]+ s/);
     });
