@@ -1,4 +1,6 @@
 // Sub-command dispatch.
+import pkg from '../../package.json';
+import { ConfigError } from '../model/config.js';
 import { UsageError } from './args.js';
 import { BENCH_HELP, benchCommand, PROFILE_HELP, profileCommand } from './bench-cmds.js';
 import {
@@ -12,7 +14,10 @@ import {
   sampleCommand,
 } from './extract-cmds.js';
 import { INFO_HELP, infoCommand } from './info.js';
+import { METRICS_HELP, metricsCommand } from './metrics-cmds.js';
 import { CONVERT_HELP, convertCommand, FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
+import { READOUT_HELP, readoutCommand } from './readout-cmds.js';
+import { SYNTH_HELP, synthCommand } from './synth-cmds.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
   info: {
@@ -41,6 +46,21 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     summary: 'benchmarks: matmul, attention (with tfjs/onnxruntime peers), model, kernels, extract',
     help: BENCH_HELP,
   },
+  readout: {
+    run: readoutCommand,
+    summary: 'readout heads: info (weights, counts), init (seeded weights)',
+    help: READOUT_HELP,
+  },
+  metrics: {
+    run: metricsCommand,
+    summary: 'task metrics (top1, absrel, pose, tapvid, boxes) of predictions vs ground truth',
+    help: METRICS_HELP,
+  },
+  synth: {
+    run: synthCommand,
+    summary: 'seeded synthetic clips for every readout task, in the real datasets’ layouts',
+    help: SYNTH_HELP,
+  },
 };
 
 export function usage(): string {
@@ -67,6 +87,10 @@ export function registerCommand(
 
 export async function runCli(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`walt-webgpu ${pkg.version}\n`);
+    return 0;
+  }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     const sub = rest[0] ? COMMANDS[rest[0]] : undefined;
     process.stdout.write(sub ? sub.help : usage());
@@ -74,13 +98,15 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const c = COMMANDS[cmd];
   if (!c) {
-    process.stderr.write(`walt: unknown command '${cmd}'\n\n${usage()}`);
+    const what = cmd.startsWith('-') ? `unknown option '${cmd}'` : `unknown command '${cmd}'`;
+    process.stderr.write(`walt: ${what} (see walt --help)\n`);
     return 2;
   }
   try {
     return await c.run(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
+    // Usage errors (and a config that does not exist or does not parse) exit 2 with one line.
+    if (e instanceof UsageError || e instanceof ConfigError) {
       process.stderr.write(`walt ${cmd}: ${e.message}\n`);
       return 2;
     }
