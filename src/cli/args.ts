@@ -22,7 +22,44 @@ export function parse(
     });
     return { values: r.values, positionals: r.positionals };
   } catch (e) {
-    throw new UsageError(`walt ${command}: ${e instanceof Error ? e.message : String(e)} (see walt ${command} --help)`);
+    throw new UsageError(`${parseErrorText(e, command, Object.keys(options))} (see walt ${command} --help)`);
+  }
+}
+
+/** Levenshtein distance (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** One short line for node:util parseArgs' errors (its own messages run to a paragraph). */
+function parseErrorText(e: unknown, command: string, names: readonly string[]): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string }).code ?? '';
+  const quoted = /'([^']*)'/.exec(msg)?.[1] ?? '';
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const bare = quoted.replace(/^-+/, '').replace(/=.*$/, '');
+      const near = names.filter((n) => distance(n, bare) <= Math.max(1, Math.floor(bare.length / 4)));
+      return `unknown option ${quoted}${near.length ? ` (did you mean ${near.map((n) => `--${n}`).join(' or ')}?)` : ''}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const opt = /'(-[-\w]+)/.exec(msg)?.[1] ?? quoted;
+      return /argument missing/.test(msg) ? `${opt} needs a value` : `${opt} does not take a value`;
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${quoted}' (walt ${command} takes options only)`;
+    default:
+      return msg.split('. ')[0]!;
   }
 }
 

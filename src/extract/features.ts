@@ -28,6 +28,27 @@ export interface FeatureOptions {
   pool: Pool;
   /** Storage dtype of the returned features. */
   outDtype: FloatDType;
+  /** Also read back each clip's z₀ and ε (for `--keep-latents`). */
+  keepLatents?: boolean;
+}
+
+/** A clip's normalised latent z₀ (the model's dtype) and its noise ε (f32), both (T', h, w, c). */
+export interface ClipLatents {
+  z0: FeatureTensor;
+  eps: FeatureTensor;
+}
+
+/** A cached latent to run from (`--from-latents`): z₀ in the model's dtype, ε as f32. */
+export interface LatentInput {
+  source: string;
+  z0: FeatureTensor;
+  eps: Float32Array;
+}
+
+/** Per clip: the features by name, and the latents when asked for. */
+export interface ClipResult {
+  features: Map<string, FeatureTensor>;
+  latents?: ClipLatents;
 }
 
 export interface ClipInput {
@@ -88,15 +109,16 @@ function poolTensor(ctx: GpuContext, x: Tensor, pool: Pool, outDtype: FloatDType
  * pass per t, pooling, copies for readback) is encoded and submitted before this returns; the
  * promise resolves when the read-backs land, so a caller can submit the next batch while this
  * one computes (double-buffering). Returns, per clip, the tensors `t<t>/block.<l>` (shape per
- * `pooledShape`). Pixel clips of 1 frame take the identity path in spatiotemporal layers (a video
- * model's image input, spec §4.5).
+ * `pooledShape`) and, with `keepLatents`, z₀ (B·(T', h, w, c) in the model's dtype) and ε. Pixel
+ * clips of 1 frame take the identity path in spatiotemporal layers (a video model's image input,
+ * spec §4.5). z_t = √ᾱ_t·z₀ + √(1−ᾱ_t)·ε with ε from {@link itemNoise}.
  */
 export function clipFeatures(
   ctx: GpuContext,
   W: ModelWeights,
   clips: readonly ClipInput[],
   o: FeatureOptions,
-): Promise<Map<string, FeatureTensor>[]> {
+): Promise<ClipResult[]> {
   if (clips.length === 0) {
     return Promise.resolve([]);
   }
@@ -112,11 +134,11 @@ export function clipFeatures(
   const lat = latentShapeOf(W.config, T, H, Wd);
   const latN = lat.reduce((a, b) => a * b);
   const B = clips.length;
-  const d = W.config.denoiser;
-  const classIndex = o.classIndex ?? d.numClasses;
-  // (t, block) → its read-back (already enqueued) and per-clip shape.
-  const reads: { name: string; raw: Promise<ArrayBuffer>; f16: boolean; perShape: number[] }[] = [];
-  ctx.scope(() => {
+  const eps = new Float32Array(B * latN);
+  clips.forEach((c, b) => eps.set(itemNoise(c.source, latN, o.noiseSeed), b * latN));
+  // The scope ends once the work is encoded (the read-backs are enqueued): its tensors go back to
+  // the pool, which is safe in queue order.
+  const pending = ctx.scope(() => {
     // Encode each clip once into one (B, T', h, w, c) latent tensor.
     ctx.tag = 'encoder';
     const z0 = ctx.empty([B, ...lat], W.dtype, 'latents');
@@ -127,35 +149,106 @@ export function clipFeatures(
         ctx.copy(z, z0, 0, b * z.byteLength);
       });
     }
-    const eps = new Float32Array(B * latN);
-    clips.forEach((c, b) => eps.set(itemNoise(c.source, latN, o.noiseSeed), b * latN));
-    const epsT = ctx.upload(eps, [B, ...lat], W.dtype, 'noise');
-    for (const t of o.ts) {
-      ctx.scope(() => {
-        const { signal, noise } = noiseCoefficients(t);
-        const zt = axpby(ctx, signal, z0, noise, epsT);
-        const r = denoise(ctx, W, zt, {
-          t: clips.map(() => t),
-          classes: clips.map(() => classIndex),
-          taps: o.blocks,
-          final: false,
-        });
-        for (const l of o.blocks) {
-          const x = r.taps.get(l)!;
-          const pooled = poolTensor(ctx, x, o.pool, o.outDtype);
-          // readRaw enqueues the copy synchronously; the tensor may be disposed right after.
-          reads.push({
-            name: featureName(t, l),
-            raw: pooled.readRaw(),
-            f16: pooled.dtype === 'f16',
-            perShape: pooledShape(o.pool, x.shape.slice(1)),
-          });
-        }
-      });
-    }
+    return noiseAndDenoise(ctx, W, z0, eps, lat, o);
   });
-  return Promise.all(reads.map((r) => r.raw)).then((raws) => {
-    const out = clips.map(() => new Map<string, FeatureTensor>());
+  return collect(pending, W.dtype, o);
+}
+
+/**
+ * Features from cached latents (`--from-latents`): the noising and the denoiser only, on z₀ and ε
+ * exactly as a full run made them, so the features are bit-identical to {@link clipFeatures}'.
+ * Every latent of a batch has one shape (T', h, w, c).
+ */
+export function latentFeatures(
+  ctx: GpuContext,
+  W: ModelWeights,
+  items: readonly LatentInput[],
+  o: FeatureOptions,
+): Promise<ClipResult[]> {
+  if (items.length === 0) {
+    return Promise.resolve([]);
+  }
+  const lat = items[0]!.z0.shape as [number, number, number, number];
+  const latN = lat.reduce((a, b) => a * b);
+  for (const it of items) {
+    if (it.z0.shape.join() !== lat.join() || it.eps.length !== latN) {
+      throw new ShapeError(
+        `latentFeatures: ${it.source}: latent [${it.z0.shape.join(',')}] in a batch of [${lat.join(',')}]`,
+      );
+    }
+    if (it.z0.dtype !== W.dtype) {
+      throw new ShapeError(`latentFeatures: ${it.source}: z0 is ${it.z0.dtype}, the model computes in ${W.dtype}`);
+    }
+  }
+  const B = items.length;
+  const eps = new Float32Array(B * latN);
+  items.forEach((it, b) => eps.set(it.eps, b * latN));
+  const z0Host = W.dtype === 'f16' ? new Uint16Array(B * latN) : new Float32Array(B * latN);
+  items.forEach((it, b) => z0Host.set(it.z0.data, b * latN));
+  const pending = ctx.scope(() => {
+    ctx.tag = 'latents';
+    const z0 = ctx.upload(z0Host, [B, ...lat], W.dtype, 'latents');
+    return noiseAndDenoise(ctx, W, z0, eps, lat, o);
+  });
+  return collect(pending, W.dtype, o);
+}
+
+interface Pending {
+  B: number;
+  lat: readonly number[];
+  eps: Float32Array;
+  reads: { name: string; raw: Promise<ArrayBuffer>; f16: boolean; perShape: number[] }[];
+  z0Raw: Promise<ArrayBuffer> | undefined;
+}
+
+/** The part shared by full and cached runs: noise z₀ to every t, denoise, pool, read back. */
+function noiseAndDenoise(
+  ctx: GpuContext,
+  W: ModelWeights,
+  z0: Tensor,
+  eps: Float32Array,
+  lat: readonly number[],
+  o: FeatureOptions,
+): Pending {
+  const B = z0.shape[0]!;
+  const d = W.config.denoiser;
+  const classIndex = o.classIndex ?? d.numClasses;
+  // (t, block) → its read-back (already enqueued) and per-clip shape.
+  const reads: Pending['reads'] = [];
+  const z0Raw = o.keepLatents ? z0.readRaw() : undefined;
+  const epsT = ctx.upload(eps, [B, ...lat], W.dtype, 'noise');
+  for (const t of o.ts) {
+    ctx.scope(() => {
+      const { signal, noise } = noiseCoefficients(t);
+      const zt = axpby(ctx, signal, z0, noise, epsT);
+      const r = denoise(ctx, W, zt, {
+        t: Array.from({ length: B }, () => t),
+        classes: Array.from({ length: B }, () => classIndex),
+        taps: o.blocks,
+        final: false,
+      });
+      for (const l of o.blocks) {
+        const x = r.taps.get(l)!;
+        const pooled = poolTensor(ctx, x, o.pool, o.outDtype);
+        // readRaw enqueues the copy synchronously; the tensor may be disposed right after.
+        reads.push({
+          name: featureName(t, l),
+          raw: pooled.readRaw(),
+          f16: pooled.dtype === 'f16',
+          perShape: pooledShape(o.pool, x.shape.slice(1)),
+        });
+      }
+    });
+  }
+  return { B, lat, eps, reads, z0Raw };
+}
+
+/** Waits for a batch's read-backs and splits them per clip. */
+function collect(p: Pending, modelDtype: FloatDType, o: FeatureOptions): Promise<ClipResult[]> {
+  const { B, lat, eps, reads, z0Raw } = p;
+  const latN = eps.length / B;
+  return Promise.all([Promise.all(reads.map((r) => r.raw)), z0Raw]).then(([raws, z0Bytes]) => {
+    const out: ClipResult[] = Array.from({ length: B }, () => ({ features: new Map<string, FeatureTensor>() }));
     reads.forEach((r, i) => {
       const raw = raws[i]!;
       const bytes = r.f16 ? 2 : 4;
@@ -163,9 +256,20 @@ export function clipFeatures(
       for (let b = 0; b < B; b++) {
         const slice = raw.slice(b * per * bytes, (b + 1) * per * bytes);
         const data = r.f16 ? new Uint16Array(slice) : new Float32Array(slice);
-        out[b]!.set(r.name, convertFeature(data, o.outDtype === 'f16', r.perShape));
+        out[b]!.features.set(r.name, convertFeature(data, o.outDtype === 'f16', r.perShape));
       }
     });
+    if (z0Bytes) {
+      const f16 = modelDtype === 'f16';
+      const bytes = f16 ? 2 : 4;
+      for (let b = 0; b < B; b++) {
+        const slice = z0Bytes.slice(b * latN * bytes, (b + 1) * latN * bytes);
+        out[b]!.latents = {
+          z0: { shape: [...lat], data: f16 ? new Uint16Array(slice) : new Float32Array(slice), dtype: modelDtype },
+          eps: { shape: [...lat], data: eps.slice(b * latN, (b + 1) * latN), dtype: 'f32' },
+        };
+      }
+    }
     return out;
   });
 }

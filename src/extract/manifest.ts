@@ -10,25 +10,44 @@ export interface TensorInfo {
   dtype: 'F32' | 'F16';
 }
 
+/** What an input is: a video, a still image (replicated to the clip length) or a .npy clip. */
+export type ItemKind = 'video' | 'image' | 'npy' | 'unknown';
+
+/** An extracted item. */
 export interface ManifestOk {
+  /** The input's path as found (on the command line, in a list file or by the folder walk). */
   source: string;
   status: 'ok';
+  kind: ItemKind;
   /** Tensor group of this item inside its shard: tensors are named `<key>/<name>`. */
   key: string;
   /** Shard file, relative to the manifest's folder. */
   shard: string;
-  /** name (e.g. t200/block.16) → shape and dtype. */
+  /** Feature name (e.g. t200/block.16) → shape and dtype. Only features: the latents are apart. */
   tensors: Record<string, TensorInfo>;
-  kind: string;
-  frames_used: number[];
+  /**
+   * With `--keep-latents`: `z0` (the normalised latent, the model's dtype) and `eps` (its noise,
+   * F32), both (n, T', h, w, c) with n = 1, or the frame count for an image model's independent
+   * frames; stored in the shard as `<key>/latent/z0` and `<key>/latent/eps`.
+   */
+  latents?: { z0: TensorInfo; eps: TensorInfo };
+  /** The source frame (decoded-frame index, 0-based) of each frame of the clip; 0s for an image. */
+  frame_indices: number[];
+  /** Videos: the presentation time in seconds of each frame used (null where the file has none). */
+  pts?: (number | null)[];
   warnings?: string[];
+  /** The label column of a list file. */
   label?: string;
 }
 
+/** An input that failed; a rerun skips it unless `--retry-errors`. */
 export interface ManifestError {
   source: string;
   status: 'error';
+  kind?: ItemKind;
+  /** `<source>: <what is wrong>; <what to do>`. */
   error: string;
+  /** Why, for filtering: missing, unreadable, unsupported, not-media, empty, truncated, corrupt, no-frames, … */
   reason?: string;
   label?: string;
 }
@@ -102,7 +121,12 @@ export async function damagedItems(
     try {
       file = await SafetensorsFile.open(path);
       for (const it of items) {
-        for (const [name, info] of Object.entries(it.tensors)) {
+        const all: Record<string, TensorInfo> = { ...it.tensors };
+        if (it.latents) {
+          all['latent/z0'] = it.latents.z0;
+          all['latent/eps'] = it.latents.eps;
+        }
+        for (const [name, info] of Object.entries(all)) {
           const e = file.tensors.get(`${it.key}/${name}`);
           if (!e || e.shape.join() !== info.shape.join() || e.dtype !== info.dtype) {
             throw new Error(`tensor ${it.key}/${name} is missing or has another shape`);

@@ -1,6 +1,6 @@
 // Feature shards: safetensors files of about `targetBytes`, written whole to a temporary name
 // and renamed, so a shard on disk is always complete.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { fromF16Array } from '../tensor/f16.js';
@@ -23,9 +23,9 @@ export class ShardWriter {
     private readonly dir: string,
     private readonly targetBytes: number,
   ) {
-    // Continue numbering after the shards already in the folder.
+    // Continue numbering after the shards already in the folder (none yet: it is made with the first shard).
     let max = -1;
-    for (const f of readdirSync(dir)) {
+    for (const f of existsSync(dir) ? readdirSync(dir) : []) {
       const m = SHARD_RE.exec(f);
       if (m) {
         max = Math.max(max, Number(m[1]));

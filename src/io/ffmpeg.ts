@@ -213,7 +213,9 @@ function runRaw(bin: string, args: string[], opts: RunFfmpegOptions): Promise<Ra
       reject(abortError(opts.signal));
       return;
     }
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    // Its own process group: a Ctrl-C on the terminal reaches walt (which finishes the current batch)
+    // but not the decoders, so a decode in flight is not cut short and mistaken for a damaged file.
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true, detached: true });
     // stdout: one preallocated buffer when the size is known, chunks otherwise.
     let pre: Buffer | undefined = opts.expectBytes !== undefined ? Buffer.allocUnsafe(opts.expectBytes) : undefined;
     let preLen = 0;

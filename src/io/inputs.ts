@@ -18,10 +18,78 @@ export interface InputItem {
   label?: string;
 }
 
-/** Video container extensions (lower case, with the dot). */
-export const VIDEO_EXTENSIONS: readonly string[] = ['.mp4', '.webm', '.mov', '.avi', '.mkv'];
-/** Still-image extensions. */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.png', '.jpg', '.jpeg'];
+/**
+ * Video container extensions (lower case, with the dot): every container ffmpeg demuxes that
+ * holds video. `.gif` is here because GIFs are often animated (a one-frame GIF is a 1-frame video,
+ * repeated to the clip length with a warning).
+ */
+export const VIDEO_EXTENSIONS: readonly string[] = [
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.qt',
+  '.mkv',
+  '.webm',
+  '.avi',
+  '.mpg',
+  '.mpeg',
+  '.m1v',
+  '.m2v',
+  '.mpv',
+  '.vob',
+  '.ts',
+  '.mts',
+  '.m2ts',
+  '.m2t',
+  '.3gp',
+  '.3g2',
+  '.f4v',
+  '.flv',
+  '.wmv',
+  '.asf',
+  '.ogv',
+  '.ogg',
+  '.ogm',
+  '.mxf',
+  '.dv',
+  '.divx',
+  '.nut',
+  '.rm',
+  '.rmvb',
+  '.y4m',
+  '.h264',
+  '.264',
+  '.h265',
+  '.265',
+  '.hevc',
+  '.ivf',
+  '.gif',
+];
+/** Still-image extensions (decoded by ffmpeg's image2 demuxer). */
+export const IMAGE_EXTENSIONS: readonly string[] = [
+  '.png',
+  '.apng',
+  '.jpg',
+  '.jpeg',
+  '.jpe',
+  '.jfif',
+  '.webp',
+  '.bmp',
+  '.dib',
+  '.tif',
+  '.tiff',
+  '.ppm',
+  '.pgm',
+  '.pnm',
+  '.pam',
+  '.tga',
+  '.dpx',
+  '.exr',
+  '.jp2',
+  '.j2k',
+  '.sgi',
+  '.pcx',
+];
 /** Clip arrays. */
 export const NPY_EXTENSIONS: readonly string[] = ['.npy'];
 /** List-file extensions: one path per line, optional label column (tab or comma). */
@@ -62,81 +130,111 @@ export interface ListEntry {
   line: number;
 }
 
+/** What {@link scanInputs} found. */
+export interface InputScan {
+  /** Media items, in a deterministic order, duplicates removed. */
+  items: InputItem[];
+  /**
+   * Files a folder walk did not take (an extension that is not media: `.txt`, `.md`, `.xyz`, …),
+   * as found (`dir/a.xyz`), in walk order. Hidden files (names starting with `.`) are not listed.
+   */
+  skipped: string[];
+}
+
 /**
  * Expands command-line arguments into media items, in a deterministic order with duplicates removed.
  *
  * - A file with a media extension becomes one item; a list file (.txt/.lst/.csv) is read and its entries expanded
  *   (relative entries resolve against the list file's folder; entries may be files, directories or list files).
  * - A directory is walked recursively, depth-first, entries sorted by name (code-point order); only media files are
- *   kept (unknown extensions, list files and dot-files are skipped). Symlinks are followed, symlink loops are not.
+ *   kept, by extension, case-insensitively ({@link VIDEO_EXTENSIONS}, {@link IMAGE_EXTENSIONS}, `.npy`); the others
+ *   (unknown extensions and list files) are returned in `skipped`; dot-files are ignored. Symlinks are followed,
+ *   symlink loops are not.
  * - An explicitly named file with an unknown extension, a missing path, or an unlistable directory still becomes an
  *   item, so that decoding it reports a clear per-item error instead of stopping the whole run.
  * - Duplicates (same resolved path) keep their first occurrence (and its label).
  *
  * @param args paths as given on the command line.
  */
-export async function expandInputs(args: readonly string[], opts: ExpandOptions = {}): Promise<InputItem[]> {
+export async function scanInputs(args: readonly string[], opts: ExpandOptions = {}): Promise<InputScan> {
   const cwd = opts.cwd ?? process.cwd();
-  const out: InputItem[] = [];
+  const items: InputItem[] = [];
+  const skipped: string[] = [];
   const seen = new Set<string>();
-  const push = (item: InputItem): void => {
-    if (!seen.has(item.path)) {
-      seen.add(item.path);
-      out.push(item);
-    }
+  const ctx: Walk = {
+    push: (item) => {
+      if (!seen.has(item.path)) {
+        seen.add(item.path);
+        items.push(item);
+      }
+    },
+    skip: (source) => skipped.push(source),
+    lists: new Set<string>(),
   };
-  const lists = new Set<string>();
   for (const arg of args) {
-    await expandOne(arg, resolve(cwd, arg), undefined, push, lists);
+    await expandOne(arg, resolve(cwd, arg), undefined, ctx);
   }
-  return out;
+  return { items, skipped };
 }
 
-async function expandOne(
-  source: string,
-  abs: string,
-  label: string | undefined,
-  push: (item: InputItem) => void,
-  lists: Set<string>,
-): Promise<void> {
+/** {@link scanInputs} without the skipped list. */
+export async function expandInputs(args: readonly string[], opts: ExpandOptions = {}): Promise<InputItem[]> {
+  return (await scanInputs(args, opts)).items;
+}
+
+interface Walk {
+  push: (item: InputItem) => void;
+  skip: (source: string) => void;
+  lists: Set<string>;
+}
+
+async function expandOne(source: string, abs: string, label: string | undefined, w: Walk): Promise<void> {
   const st = await stat(abs).catch(() => undefined);
   if (st?.isDirectory()) {
     const before: InputItem[] = [];
-    const ok = await walk(source, abs, label, (i) => before.push(i), new Set<string>());
+    const skipped: string[] = [];
+    const ok = await walk(
+      source,
+      abs,
+      label,
+      { ...w, push: (i) => before.push(i), skip: (s) => skipped.push(s) },
+      new Set(),
+    );
     if (!ok) {
       // Unlistable directory: an item whose decode reports it.
-      push(withLabel({ source, path: abs, kind: 'unknown' }, label));
+      w.push(withLabel({ source, path: abs, kind: 'unknown' }, label));
       return;
     }
-    before.forEach(push);
+    before.forEach(w.push);
+    skipped.forEach(w.skip);
     return;
   }
   if (st?.isFile() && isListFile(abs)) {
-    if (lists.has(abs)) {
+    if (w.lists.has(abs)) {
       return; // a list that includes itself (directly or not)
     }
-    lists.add(abs);
+    w.lists.add(abs);
     const text = await readFile(abs, 'utf8').catch(() => undefined);
     if (text === undefined) {
-      push(withLabel({ source, path: abs, kind: 'unknown' }, label));
+      w.push(withLabel({ source, path: abs, kind: 'unknown' }, label));
       return;
     }
     const base = dirname(abs);
     for (const e of parseListFile(text)) {
-      await expandOne(e.path, resolve(base, e.path), e.label ?? label, push, lists);
+      await expandOne(e.path, resolve(base, e.path), e.label ?? label, w);
     }
-    lists.delete(abs);
+    w.lists.delete(abs);
     return;
   }
   // A file, or a missing path: one item (missing/unknown ones fail later with a clear message).
-  push(withLabel({ source, path: abs, kind: kindOf(abs) }, label));
+  w.push(withLabel({ source, path: abs, kind: kindOf(abs) }, label));
 }
 
 async function walk(
   source: string,
   abs: string,
   label: string | undefined,
-  push: (item: InputItem) => void,
+  w: Walk,
   visiting: Set<string>,
 ): Promise<boolean> {
   let names: string[];
@@ -163,9 +261,11 @@ async function walk(
       continue; // dangling symlink
     }
     if (st.isDirectory()) {
-      await walk(childSource, childAbs, label, push, visiting);
+      await walk(childSource, childAbs, label, w, visiting);
     } else if (st.isFile() && kindOf(name) !== 'unknown') {
-      push(withLabel({ source: childSource, path: childAbs, kind: kindOf(name) }, label));
+      w.push(withLabel({ source: childSource, path: childAbs, kind: kindOf(name) }, label));
+    } else if (st.isFile()) {
+      w.skip(childSource);
     }
   }
   visiting.delete(real);

@@ -13,6 +13,8 @@
  * - `no-frames`: the container opens but holds no decodable video frame (or no video stream).
  * - `bad-npy`: a `.npy` clip with the wrong shape, dtype, layout or value range.
  * - `no-ffmpeg`: no working ffmpeg binary was found.
+ * - `interrupted`: the decoder was stopped by a signal from outside (e.g. a job scheduler's SIGTERM to every
+ *   process); not the file's fault, so an extraction run does not record it and a rerun decodes the file again.
  * - `internal`: an unexpected failure (a bug, or ffmpeg crashing); the message carries the details.
  */
 export type MediaErrorReason =
@@ -26,6 +28,7 @@ export type MediaErrorReason =
   | 'no-frames'
   | 'bad-npy'
   | 'no-ffmpeg'
+  | 'interrupted'
   | 'internal';
 
 /** Fields of a {@link MediaError}. */

@@ -30,8 +30,13 @@ export interface Clip {
   framesUsed: number[];
   /** Non-fatal problems, e.g. "video has 9 frames; needed 17 at stride 2; repeated the last frame". */
   warnings: string[];
-  /** Frame count of the source, when it was determined. */
+  /** Frame count of the source, when it was determined (decodable frames for a video). */
   sourceFrames?: number;
+  /**
+   * Videos: the presentation timestamp in seconds of each output frame (as ffmpeg reports it, so an
+   * MPEG-TS file's start offset is included; null where the stream has none). Absent for images and .npy.
+   */
+  pts?: (number | null)[];
 }
 
 /** Where the sampled window starts. */
@@ -96,8 +101,13 @@ export interface LoadClipOptions {
 
 /** Stream facts found by {@link probeVideo}. */
 export interface VideoInfo {
-  /** Exact frame count (packets of the first video stream, or decoded frames with `count: 'decode'`). */
+  /**
+   * Frame count: the non-empty packets of the first video stream (an AVI stores a dropped or repeated
+   * frame as an empty packet, which decodes to nothing), or the decoded frames with `count: 'decode'`.
+   */
   frames: number;
+  /** Every packet of the first video stream, empty ones included (= `frames` with `count: 'decode'`). */
+  packets: number;
   /** Frame rate (the stream's average rate, else its tbr); 0 when unknown. */
   fps: number;
   width: number;
@@ -135,7 +145,13 @@ interface Preflight {
   sniffed: Sniffed;
 }
 
-const SUPPORTED = [...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS, ...NPY_EXTENSIONS].map((e) => e.slice(1)).join(', ');
+const SUPPORTED = [
+  ...['mp4', 'm4v', 'mov', 'mkv', 'webm', 'avi', 'mpg', 'ts', 'm2ts', '3gp', 'flv', 'wmv', 'ogv', 'gif'],
+  `… (${VIDEO_EXTENSIONS.length} video formats)`,
+  ...['png', 'jpg', 'webp', 'bmp', 'tif'],
+  `… (${IMAGE_EXTENSIONS.length} image formats)`,
+  ...NPY_EXTENSIONS.map((e) => e.slice(1)),
+].join(', ');
 
 function fail(item: InputItem, reason: MediaErrorReason, problem: string, action: string, detail?: string): MediaError {
   return new MediaError({ path: item.path, source: item.source, reason, problem, action, detail });
@@ -230,10 +246,20 @@ function sniff(b: Uint8Array): Sniffed {
     return 'npy';
   }
   if (
-    ['GIF8', 'OggS', 'RIFF'].includes(ascii(0, 4)) ||
-    ascii(0, 3) === 'FLV' ||
-    (b[0] === 0 && b[1] === 0 && b[2] === 1 && (b[3] === 0xba || b[3] === 0xb3)) ||
-    (b[0] === 0x47 && (b.length < 189 || b[188] === 0x47))
+    ['GIF8', 'OggS', 'RIFF', '.RMF', 'DKIF', 'SDPX', 'XPDS', '\x8aMNG'].includes(ascii(0, 4)) ||
+    ['FLV'].includes(ascii(0, 3)) ||
+    (ascii(0, 2) === 'BM' && b[6] === 0 && b[7] === 0 && b[8] === 0 && b[9] === 0) || // BMP (reserved fields 0)
+    ['II*\u0000', 'MM\u0000*'].includes(ascii(0, 4)) || // TIFF
+    ascii(0, 9) === 'YUV4MPEG2' ||
+    ascii(0, 6) === 'nut/mu' ||
+    /^P[1-7]\s/.test(ascii(0, 3)) ||
+    (b[0] === 0x30 && b[1] === 0x26 && b[2] === 0xb2 && b[3] === 0x75) || // ASF (wmv)
+    (b[0] === 0x76 && b[1] === 0x2f && b[2] === 0x31 && b[3] === 0x01) || // OpenEXR
+    (b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0x0c && ascii(4, 8) === 'jP  ') || // JPEG 2000
+    (b[0] === 0 && b[1] === 0 && b[2] === 1 && (b[3] === 0xba || b[3] === 0xb3)) || // MPEG-PS, MPEG video
+    (b[0] === 0 && b[1] === 0 && (b[2] === 1 || (b[2] === 0 && b[3] === 1))) || // H.264/H.265 Annex B
+    (b[0] === 0x47 && (b.length < 189 || b[188] === 0x47)) || // MPEG-TS
+    (b[4] === 0x47 && (b.length < 197 || b[196] === 0x47)) // M2TS (4-byte timestamp before each packet)
   ) {
     return 'other-media';
   }
@@ -349,14 +375,21 @@ async function run(
   args: string[],
   o: { signal?: AbortSignal; timeoutMs?: number; expectBytes?: number },
 ): Promise<FfmpegResult> {
+  let r: FfmpegResult;
   try {
-    return await runFfmpeg(ff, args, o);
+    r = await runFfmpeg(ff, args, o);
   } catch (e) {
     if (o.signal?.aborted) {
       throw e;
     }
     throw noFfmpeg(item, e);
   }
+  const received = r.log.map((l) => /received signal (\d+)/.exec(l.text)).find((m) => m !== null);
+  if (!r.timedOut && (r.signal !== null || received)) {
+    const sig = r.signal ?? `signal ${received![1]}`;
+    throw fail(item, 'interrupted', `ffmpeg was stopped by ${sig} while decoding it`, 'run again to decode it');
+  }
+  return r;
 }
 
 function timedOut(item: InputItem, ms: number): MediaError {
@@ -383,7 +416,7 @@ function parseDims(line: string): { width: number; height: number } | undefined 
 
 function parseInputStream(
   log: readonly FfmpegLogLine[],
-): Omit<VideoInfo, 'frames' | 'truncated' | 'errors'> | undefined {
+): Omit<VideoInfo, 'frames' | 'packets' | 'truncated' | 'errors'> | undefined {
   let durationSec: number | undefined;
   for (const { text } of log) {
     if (/^Output #\d/.test(text)) {
@@ -439,9 +472,11 @@ export async function probeVideo(item: InputItem | string, opts: ProbeOptions = 
 }
 
 async function probeWith(item: InputItem, pre: Preflight, ff: FfmpegInfo, opts: ProbeOptions): Promise<VideoInfo> {
-  const codecArgs = opts.count === 'decode' ? ['-vsync', '0'] : ['-c', 'copy'];
+  const decode = opts.count === 'decode';
+  // Packets: one framecrc line per packet ("stream, dts, pts, duration, size, crc"), sizes included.
+  const codecArgs = decode ? ['-vsync', '0', '-f', 'null'] : ['-c', 'copy', '-f', 'framecrc'];
   const timeoutMs = opts.timeoutMs ?? 300_000;
-  const r = await run(item, ff, ['-i', inputUrl(item.path), '-map', '0:v:0', ...codecArgs, '-f', 'null', '-'], {
+  const r = await run(item, ff, ['-i', inputUrl(item.path), '-map', '0:v:0', ...codecArgs, '-'], {
     ...(opts.signal ? { signal: opts.signal } : {}),
     timeoutMs,
   });
@@ -449,12 +484,36 @@ async function probeWith(item: InputItem, pre: Preflight, ff: FfmpegInfo, opts: 
     throw timedOut(item, timeoutMs);
   }
   const stream = parseInputStream(r.log);
-  const frames = lastFrameCount(r.log) ?? 0;
+  let frames: number;
+  let packets: number;
+  if (decode) {
+    frames = lastFrameCount(r.log) ?? 0;
+    packets = frames;
+  } else {
+    const sizes = packetSizes(r.stdout.toString('latin1'));
+    packets = sizes.length;
+    frames = sizes.filter((n) => n > 0).length;
+  }
   if (stream === undefined || r.code !== 0 || frames === 0) {
     throw classifyFailure(item, pre, r.log, 0);
   }
   const errors = errorLines(r.log);
-  return { ...stream, frames, truncated: errors.some((e) => TRUNCATION_RE.test(e)), errors };
+  return { ...stream, frames, packets, truncated: errors.some((e) => TRUNCATION_RE.test(e)), errors };
+}
+
+/** Packet sizes from ffmpeg's framecrc output (lines "0, dts, pts, duration, size, 0xcrc"). */
+function packetSizes(text: string): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) {
+      continue;
+    }
+    const size = Number(line.split(',')[4]);
+    if (Number.isFinite(size)) {
+      out.push(size);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -568,8 +627,35 @@ interface Decoded {
   count: number;
   height: number;
   width: number;
+  /** Presentation time (s) of each decoded frame (videos; null where unknown). */
+  pts: (number | null)[];
   log: FfmpegLogLine[];
   errors: string[];
+}
+
+const SHOWINFO_RE = /^n:\s*\d+\s+pts:\s*(\S+)\s+pts_time:(\S+)/;
+const TIME_BASE_RE = /^config in time_base: (\d+)\/(\d+)/;
+
+/**
+ * The timestamp in seconds of every frame the `showinfo` filter saw, in order: pts × time base
+ * (full precision; ffmpeg prints pts_time with 6 digits), null where a frame has no pts.
+ */
+function showinfoTimes(log: readonly FfmpegLogLine[]): (number | null)[] {
+  const out: (number | null)[] = [];
+  let tb: [number, number] | undefined;
+  for (const { text } of log) {
+    const b = TIME_BASE_RE.exec(text);
+    if (b && tb === undefined && Number(b[2]) > 0) {
+      tb = [Number(b[1]), Number(b[2])];
+    }
+    const m = SHOWINFO_RE.exec(text);
+    if (m) {
+      const pts = Number(m[1]);
+      const v = Number.isFinite(pts) && tb ? (pts * tb[0]) / tb[1] : Number(m[2]);
+      out.push(Number.isFinite(v) ? v : null);
+    }
+  }
+  return out;
 }
 
 async function decodeFrames(
@@ -580,11 +666,15 @@ async function decodeFrames(
   first: number,
   count: number,
   image: boolean,
+  allowEmpty = false,
 ): Promise<Decoded> {
   const filters: string[] = [];
   if (!image && (first > 0 || o.stride > 1)) {
     const last = first + (count - 1) * o.stride;
     filters.push(`select=between(n\\,${first}\\,${last})*not(mod(n-${first}\\,${o.stride}))`);
+  }
+  if (!image) {
+    filters.push('showinfo'); // logs each sampled frame's timestamp
   }
   filters.push(scaleFilter(o));
   const input = image ? ['-f', 'image2', '-pattern_type', 'none'] : [];
@@ -636,6 +726,10 @@ async function decodeFrames(
     }
   }
   const errors = errorLines(r.log);
+  if (allowEmpty && r.code === 0 && r.stdout.length === 0 && errors.length === 0) {
+    // The window starts past the last decodable frame: the caller counts them and samples again.
+    return { bytes: r.stdout, count: 0, height: 0, width: 0, pts: [], log: r.log, errors };
+  }
   if (dims === undefined || r.stdout.length === 0) {
     throw classifyFailure(item, pre, r.log, 0);
   }
@@ -650,7 +744,15 @@ async function decodeFrames(
       errors.join('\n'),
     );
   }
-  return { bytes: r.stdout, count: got, height: dims.height, width: dims.width, log: r.log, errors };
+  return {
+    bytes: r.stdout,
+    count: got,
+    height: dims.height,
+    width: dims.width,
+    pts: image ? [] : showinfoTimes(r.log),
+    log: r.log,
+    errors,
+  };
 }
 
 /**
@@ -701,6 +803,12 @@ async function loadImage(item: InputItem, pre: Preflight, ff: FfmpegInfo, o: Res
 async function loadVideo(item: InputItem, pre: Preflight, ff: FfmpegInfo, o: Resolved): Promise<Clip> {
   const span = (o.frames - 1) * o.stride + 1;
   const probeOpts: ProbeOptions = { ffmpeg: ff, timeoutMs: o.timeoutMs, ...(o.signal ? { signal: o.signal } : {}) };
+  /** The window over `n` source frames: its first frame and how many of its frames exist. */
+  const plan = (n: number): { first: number; wanted: number } => {
+    const first = windowStart(o.start, n, span, o.seed, item.source);
+    return { first, wanted: Math.min(o.frames, Math.floor((n - 1 - first) / o.stride) + 1) };
+  };
+  const warnings: string[] = [];
   let info: VideoInfo | undefined;
   let first = 0;
   let wanted = o.frames; // frames that exist in the source at the chosen indices
@@ -709,25 +817,34 @@ async function loadVideo(item: InputItem, pre: Preflight, ff: FfmpegInfo, o: Res
     if (info.truncated) {
       throw truncatedError(item, info.frames, info.errors);
     }
-    first = windowStart(o.start, info.frames, span, o.seed, item.source);
-    wanted = Math.min(o.frames, Math.floor((info.frames - 1 - first) / o.stride) + 1);
+    ({ first, wanted } = plan(info.frames));
   }
   let check: Promise<VideoInfo> | undefined;
   if (info === undefined && o.verify) {
     check = probeWith(item, pre, ff, probeOpts);
     check.catch(() => undefined); // awaited below; a decode failure may be reported first
   }
-  const d = await decodeFrames(item, pre, ff, o, first, wanted, false);
+  let d = await decodeFrames(item, pre, ff, o, first, wanted, false, info !== undefined);
   if (check !== undefined) {
     info = await check;
     if (info.truncated) {
       throw truncatedError(item, info.frames, info.errors);
     }
   }
+  if (o.start !== 'first' && info !== undefined && d.count < wanted && d.errors.length === 0) {
+    // The container holds fewer decodable frames than packets (e.g. a cinepak AVI listing 444 frames of
+    // which 68 decode): count the decodable frames and sample the window from those.
+    const exact = await probeWith(item, pre, ff, { ...probeOpts, count: 'decode' });
+    warnings.push(
+      `the container has ${info.packets} video packets but ${exact.frames} decodable frames; sampled from those`,
+    );
+    info = { ...info, frames: exact.frames };
+    ({ first, wanted } = plan(exact.frames));
+    d = await decodeFrames(item, pre, ff, o, first, wanted, false);
+  }
   if (d.count === 0) {
     throw classifyFailure(item, pre, d.log, 0);
   }
-  const warnings: string[] = [];
   let sourceFrames = info?.frames;
   if (d.count < wanted || (info === undefined && d.count < o.frames)) {
     // Fewer frames than asked for: a short video, or a truncated/damaged one.
@@ -763,12 +880,14 @@ async function loadVideo(item: InputItem, pre: Preflight, ff: FfmpegInfo, o: Res
     warnings.unshift(shortWarning('video', sourceFrames ?? framesUsed[framesUsed.length - 1]! + 1, o));
   }
   const data = await o.converter.rgb24ToFloat(d.bytes, d.width * d.height * 3, frameMap);
+  const pts = d.pts.length === d.count ? frameMap.map((k) => d.pts[k] ?? null) : undefined;
   return {
     data,
     shape: [o.frames, d.height, d.width, 3],
     framesUsed,
     warnings,
     ...(sourceFrames !== undefined ? { sourceFrames } : {}),
+    ...(pts ? { pts } : {}),
   };
 }
 

@@ -105,6 +105,29 @@ describe('walt extract', () => {
     }
     expect(r.stderr).toMatch(/4 extracted/);
     expect(r.stderr).toMatch(/2 failed/);
+    // The failures are named on the terminal too, with the reason and the fix.
+    expect(r.stderr).toMatch(/failed:\n {2}\S*notes\.mp4: not a video .*; remove it or fix its name/);
+    expect(r.stderr).toMatch(/\n {2}\S*truncated\.mp4: /);
+    // The manifest records the frames used.
+    for (const l of ok) {
+      expect(l.status === 'ok' && l.frame_indices.length).toBe(17);
+      expect(l.status === 'ok' && l.kind).toMatch(/^(video|image)$/);
+    }
+    const video = ok.find((l) => l.status === 'ok' && l.kind === 'video');
+    expect(video?.status === 'ok' && video.pts?.length).toBe(17);
+    // The time split: disjoint wall-time stretches that add up to the run; GPU-busy time within it.
+    const done =
+      /done: .*?, ([\d.]+) s \(.*; wall: (.*?)(; GPU busy \(timestamps\): encoder ([\d.]+) s, denoiser ([\d.]+) s)?$/m.exec(
+        readFileSync(join(one, 'extract.log'), 'utf8'),
+      );
+    expect(done, 'extract.log has a done: line').not.toBeNull();
+    const total = Number(done![1]);
+    const parts = [...done![2]!.matchAll(/([\w-]+) ([\d.]+) s/g)].map((m) => Number(m[2]));
+    expect(Math.abs(parts.reduce((a, b) => a + b, 0) - total)).toBeLessThan(0.2);
+    if (done![3]) {
+      expect(Number(done![4]) + Number(done![5])).toBeLessThanOrEqual(total * 1.05);
+      expect(Number(done![4])).toBeGreaterThan(0);
+    }
   });
 
   it('a rerun rewrites nothing (every file but the log is byte-identical)', () => {
@@ -115,10 +138,15 @@ describe('walt extract', () => {
     expect(snapshot(one)).toEqual(before);
   });
 
-  it('refuses to mix options in one folder', () => {
-    const r = run([inputs, '--out', one, '--blocks', '1']);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/other options/);
+  it('refuses to mix options in one folder, naming only the keys that differ', () => {
+    const before = snapshot(one);
+    const r = run([inputs, '--out', one, '--blocks', '1', '--t', '100']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /other options:\n {2}t: \[100\] here, \[200\] in the folder\n {2}blocks: \[1\] here, \[2\] in the folder\n/,
+    );
+    expect(r.stderr).not.toMatch(/"config"/);
+    expect(snapshot(one)).toEqual(before);
   });
 
   it('three shards together equal one run, nothing missing or twice', async () => {
@@ -212,7 +240,9 @@ describe('walt extract options', () => {
     expect(Object.keys(it.tensors).sort()).toEqual(['t100/block.1', 't100/block.2', 't200/block.1', 't200/block.2']);
     expect(it.tensors['t200/block.2']).toEqual({ shape: [5, 64], dtype: 'F16' });
     // Pooling is the mean over space of the unpooled features.
-    const full = (await FeatureSet.open(a).read(it.source, 't200/block.2')).data;
+    const fa2 = FeatureSet.open(a);
+    const full = (await fa2.read(it.source, 't200/block.2')).data;
+    await fa2.close();
     const pooled = (await fc.read(it.source, 't200/block.2')).data;
     const mean = new Float32Array(5 * 64);
     for (let t = 0; t < 5; t++) {

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expandInputs, kindOf, parseListFile } from '../../src/io/inputs.js';
+import { expandInputs, kindOf, parseListFile, scanInputs } from '../../src/io/inputs.js';
 import { loadClip } from '../../src/io/media.js';
 import { MediaError } from '../../src/io/media-error.js';
 
@@ -47,7 +47,14 @@ describe('kindOf', () => {
     expect(kindOf('x.MKV')).toBe('video');
     expect(kindOf('x.Jpeg')).toBe('image');
     expect(kindOf('x.npy')).toBe('npy');
-    expect(kindOf('x.gif')).toBe('unknown');
+    expect(kindOf('x.gif')).toBe('video'); // often animated
+    for (const v of ['A.MP4', 'b.m4v', 'c.mpg', 'd.ts', 'e.M2TS', 'f.3gp', 'g.flv', 'h.wmv', 'i.ogv', 'j.mpeg']) {
+      expect(kindOf(v), v).toBe('video');
+    }
+    for (const i of ['a.webp', 'b.BMP', 'c.tif', 'd.tiff', 'e.JPEG', 'f.png']) {
+      expect(kindOf(i), i).toBe('image');
+    }
+    expect(kindOf('x.xyz')).toBe('unknown');
     expect(kindOf('noext')).toBe('unknown');
   });
 });
@@ -143,6 +150,12 @@ describe('expandInputs', () => {
     } finally {
       await rm(join(root, 'data/sub/deeper/loop'));
     }
+  });
+
+  it('lists the files a folder walk does not take (not hidden ones)', async () => {
+    const { items, skipped } = await scanInputs(['data', 'other/f.mkv'], { cwd: root });
+    expect(items.length).toBe(7);
+    expect(skipped).toEqual(['data/list-inside.txt', 'data/readme.md']);
   });
 
   it('does not treat list files inside directories as lists', async () => {
