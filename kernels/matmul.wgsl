@@ -5,6 +5,8 @@
 //              then  res[z, m, n] + v                    (RESIDUAL)
 //              or    res[z, m, n] + gate[s·gate_stride + gate_offset + n] · v
 //                                                    (GATED, s = (z·M + m) / rows_per_gate: x + α ⊙ h)
+//              or    C_old[z, m, n] + v                (ACCUM: C += epi(A·B), accumulation into an
+//                                                     existing gradient; not with RESIDUAL/GATED)
 //   The epilogue options are bits of params.flags (uniform branches run once per output), not
 //   variants: each variant costs a pipeline compile, which takes seconds on a software adapter.
 //
@@ -53,6 +55,7 @@ const FLAG_GELU: u32 = 2u;
 const FLAG_SILU: u32 = 4u;
 const FLAG_RESIDUAL: u32 = 8u;
 const FLAG_GATED: u32 = 16u;
+const FLAG_ACCUM: u32 = 32u;
 
 @group(0) @binding(0) var<storage, read> a: array<T>;
 @group(0) @binding(1) var<storage, read> b: array<T>;
@@ -114,12 +117,18 @@ fn epilogue(v: f32, z: u32, m: u32, n: u32) -> f32 {
     return r;
 }
 
-// Stores the four columns n … n+3 of row m (those < N) through the epilogue.
+// Stores the four columns n … n+3 of row m (those < N) through the epilogue; with ACCUM adds
+// to C's old value (in f32; each element has one writer, so the sum is deterministic).
 fn store4(v: vec4<f32>, z: u32, m: u32, n: u32) {
     let out = z * params.stride_c + m * params.n;
+    let accum = (params.flags & FLAG_ACCUM) != 0u;
     for (var q = 0u; q < 4u; q++) {
         if (n + q < params.n) {
-            c[out + n + q] = T(epilogue(v[q], z, m, n + q));
+            var r = epilogue(v[q], z, m, n + q);
+            if (accum) {
+                r += f32(c[out + n + q]);
+            }
+            c[out + n + q] = T(r);
         }
     }
 }

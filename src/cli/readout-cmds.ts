@@ -1,23 +1,16 @@
 // walt readout <subcommand>: readout heads (spec §7, issue 11 §6). `info` and `init` run on
-// the CPU; the GPU subcommands (`forward`, `step`) are added to SUBCOMMANDS below.
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+// the CPU; `forward` and `step` on the GPU (readout-gpu-cmds.ts).
 import { INIT_SCHEMES, parseInitScheme, writeHeadWeights } from '../readout/init.js';
-import {
-  BUILTIN_HEAD_NAMES,
-  HEAD_KEYS,
-  HEAD_KINDS,
-  HeadSpecError,
-  headWeights,
-  isHeadKind,
-  paramCount,
-  resolveHead,
-  weightList,
-  type HeadConfig,
-  type HeadSizing,
-} from '../readout/spec.js';
+import { headWeights, paramCount, weightList } from '../readout/spec.js';
 import { numel } from '../tensor/shape.js';
-import { flag, int, optStr, parse, str, UsageError, type OptionSpec } from './args.js';
+import { flag, int, optStr, parse, str, UsageError } from './args.js';
+import { checkOutPath, HEAD_ARG, headFromArgs, SIZING_OPTIONS } from './head-args.js';
+import {
+  READOUT_FORWARD_HELP,
+  READOUT_STEP_HELP,
+  readoutForwardCommand,
+  readoutStepCommand,
+} from './readout-gpu-cmds.js';
 
 /** One `walt readout` subcommand. */
 export interface ReadoutSubcommand {
@@ -25,15 +18,6 @@ export interface ReadoutSubcommand {
   summary: string;
   help: string;
 }
-
-const HEAD_ARG = `HEAD is one of
-  - a built-in head: ${BUILTIN_HEAD_NAMES.join(', ')}
-    (the camera-pose head's weights are named readout.camera_pose.*);
-  - a kind (${HEAD_KINDS.join(', ')}) sized by --width C (the feature width)
-    [--frames T (default 17)] [--classes K (attention)];
-  - a JSON head file with exactly "kind", "prefix" ("readout.<name>") and the kind's sizes
-    (positive integers):
-${HEAD_KINDS.map((k) => `      ${k.padEnd(9)} ${HEAD_KEYS[k].join(', ')}`).join('\n')}`;
 
 export const READOUT_INFO_HELP = `walt readout info --head HEAD [--json] [--width C --frames T --classes K]
 
@@ -53,40 +37,6 @@ N(0, 0.05²), norm scales 1 + N(0, 0.05²). The same seed (default 0) gives the 
 
 ${HEAD_ARG}
 `;
-
-const SIZING_OPTIONS: OptionSpec = {
-  width: { type: 'string' },
-  frames: { type: 'string' },
-  classes: { type: 'string' },
-};
-
-/** Resolves --head (with --width/--frames/--classes for a bare kind); errors are usage errors. */
-export function headFromArgs(values: Record<string, string | boolean | undefined>): HeadConfig {
-  const arg = str(values, 'head');
-  const sized = values.width !== undefined || values.frames !== undefined || values.classes !== undefined;
-  if (sized && !isHeadKind(arg)) {
-    throw new UsageError(
-      `--width/--frames/--classes size a head kind (${HEAD_KINDS.join(', ')}); '${arg}' is not one (drop them)`,
-    );
-  }
-  let sizing: HeadSizing | undefined;
-  if (sized) {
-    const K = values.classes === undefined ? undefined : int(values, 'classes', undefined, 1);
-    sizing = {
-      C: int(values, 'width', undefined, 1),
-      T: int(values, 'frames', 17, 1),
-      ...(K === undefined ? {} : { K }),
-    };
-  }
-  try {
-    return resolveHead(arg, sizing ? { sizing } : {});
-  } catch (e) {
-    if (e instanceof HeadSpecError) {
-      throw new UsageError(`--head: ${e.message}`);
-    }
-    throw e;
-  }
-}
 
 function infoCommand(argv: string[]): Promise<number> {
   const { values } = parse('readout info', argv, {
@@ -126,17 +76,6 @@ function infoCommand(argv: string[]): Promise<number> {
   return Promise.resolve(0);
 }
 
-/** Checks that `out` can be written (its folder exists, it is not a folder) before any work. */
-export function checkOutPath(option: string, out: string): void {
-  const dir = dirname(resolve(out));
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new UsageError(`--${option} ${out}: the folder ${dir} does not exist (create it first)`);
-  }
-  if (existsSync(out) && statSync(out).isDirectory()) {
-    throw new UsageError(`--${option} ${out} is a folder; give a file name like ${out}/weights.safetensors`);
-  }
-}
-
 async function initCommand(argv: string[]): Promise<number> {
   const { values } = parse('readout init', argv, {
     head: { type: 'string' },
@@ -170,12 +109,7 @@ async function initCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/**
- * The subcommands of `walt readout`. The GPU subcommands of issue 11 §6 go here:
- * `forward: { run: readoutForwardCommand, summary: 'one clip's features through a head', help: … }`
- * and `step: { run: readoutStepCommand, summary: 'AdamW steps on one batch', help: … }`
- * (or `registerReadoutSubcommand` from their own module).
- */
+/** The subcommands of `walt readout` (forward and step run on the GPU: readout-gpu-cmds.ts). */
 const SUBCOMMANDS: Record<string, ReadoutSubcommand> = {
   info: {
     run: infoCommand,
@@ -183,6 +117,16 @@ const SUBCOMMANDS: Record<string, ReadoutSubcommand> = {
     help: READOUT_INFO_HELP,
   },
   init: { run: initCommand, summary: 'seeded initial weights of a head (schemes flax, test)', help: READOUT_INIT_HELP },
+  forward: {
+    run: readoutForwardCommand,
+    summary: "one clip's features through a head (GPU)",
+    help: READOUT_FORWARD_HELP,
+  },
+  step: {
+    run: readoutStepCommand,
+    summary: 'AdamW steps on one batch, with the gradients (GPU)',
+    help: READOUT_STEP_HELP,
+  },
 };
 
 /** Adds a `walt readout` subcommand (for modules that implement one). */

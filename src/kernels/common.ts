@@ -28,3 +28,21 @@ export function floatDtypeOf(what: string, ...ts: Tensor[]): FloatDType {
 export function ceilDiv(a: number, b: number): number {
   return Math.ceil(a / b);
 }
+
+/**
+ * Where a backward kernel writes a gradient (llm.c's rule): `accumulate` true adds into the
+ * tensor's existing values (+=: parameter gradients, and activations that already hold another
+ * consumer's contribution); false overwrites it (=: the first contribution).
+ */
+export interface GradTarget {
+  tensor: Tensor;
+  accumulate: boolean;
+}
+
+/** Checks a caller-supplied output tensor's shape and dtype against what the kernel writes. */
+export function checkOut(what: string, out: Tensor, shape: readonly number[], dtype: string): void {
+  const same = out.shape.length === shape.length && out.shape.every((d, i) => d === shape[i]);
+  if (!same || out.dtype !== dtype) {
+    throw new ShapeError(`${what}: out ${out.toString()} must be [${shape.join(', ')}] ${dtype}`);
+  }
+}

@@ -1,10 +1,10 @@
 // Batched matmul with transposed operands and a fused epilogue (bias, gelu/silu, residual,
-// gated residual), f32 or f16 storage, f32 accumulation. Tile sizes are override constants
+// gated residual, or accumulation into the output: C += A·B for gradients), f32 or f16 storage, f32 accumulation. Tile sizes are override constants
 // chosen per adapter by the autotuner (src/gpu/autotune.ts).
 
 import type { GpuContext } from '../gpu/context.js';
 import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
-import type { FloatDType } from '../tensor/dtype.js';
+import { bytesPerElement, type FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, floatDtypeOf } from './common.js';
@@ -19,7 +19,7 @@ export interface MatmulVariant {
 }
 
 /** Epilogue bits of Params.flags (kernels/matmul.wgsl). */
-export const EPILOGUE_FLAGS = { bias: 1, gelu: 2, silu: 4, residual: 8, gated: 16 } as const;
+export const EPILOGUE_FLAGS = { bias: 1, gelu: 2, silu: 4, residual: 8, gated: 16, accumulate: 32 } as const;
 
 /**
  * Tile configuration. 'subgroup': a workgroup of WG invocations (a multiple of the adapter's
@@ -205,6 +205,15 @@ export interface MatmulOptions {
   gateStride?: number;
   gateOffset?: number;
   out?: Tensor;
+  /**
+   * ACCUM: out = out + epi(A·B), read-modify-write of the caller's `out` (required), in f32 with
+   * one writer per element (deterministic): accumulation into an existing gradient, e.g. a
+   * weight gradient summed over micro-batches or over row chunks that exceed a binding. Not with
+   * `residual` or `gate` (add the residual into `out` first instead). False or absent: out = epi(A·B).
+   */
+  accumulate?: boolean;
+  /** A binding limit below the device's (bytes), so tests reach the row-chunked paths at small sizes. */
+  maxBindingBytes?: number;
   /** Force a tile (autotuner, bench). */
   tile?: MatmulTile;
   label?: string;
@@ -221,10 +230,100 @@ function dims(t: Tensor, what: string): [number, number, number] {
 }
 
 /**
- * C = epi(A·B). A (M, K) or (Z, M, K) [transA: (.., K, M)]; B (K, N) or (Z, K, N)
- * [transB: (.., N, K)]; a 2-D operand is shared by every batch element. Returns C (Z?, M, N).
+ * C = epi(A·B), or C += epi(A·B) with `accumulate`. A (M, K) or (Z, M, K) [transA: (.., K, M)];
+ * B (K, N) or (Z, K, N) [transB: (.., N, K)]; a 2-D operand is shared by every batch element.
+ * Returns C (Z?, M, N) (`out` when given).
+ *
+ * Linear backward with a PyTorch weight W [OUT, IN], dY [R, OUT], X [R, IN]:
+ * dX = dY·W is `matmul(dY, W)`; dW = dYᵀ·X is `matmul(dY, X, { transA: true })`, with
+ * `{ out: dW, accumulate: true }` to add into an existing gradient.
+ *
+ * 2-D operands larger than one storage binding are split into row chunks (views), one dispatch
+ * each: A and C (and the residual) by rows of M when A is not transposed; A and B by rows of K
+ * for dW = Aᵀ·B (transA without transB, no epilogue), where every chunk after the first adds
+ * into C (so C += Σ_chunks, rounded to C's dtype between chunks).
  */
 export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const limit = Math.min(opts.maxBindingBytes ?? Infinity, ctx.caps.limits.maxStorageBufferBindingSize);
+  const big = (t: Tensor | undefined): boolean => t !== undefined && t.byteLength > limit;
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const flat = a.shape.length === 2 && b.shape.length === 2;
+  if (!flat || !(big(a) || big(b) || big(opts.out) || big(opts.residual))) {
+    return matmulOne(ctx, a, b, opts);
+  }
+  const align = ctx.caps.limits.minStorageBufferOffsetAlignment;
+  const es = bytesPerElement(a.dtype);
+  // Rows per chunk: a multiple of `step` (so every view starts aligned) of at most `width` elements each.
+  const chunkRows = (total: number, widths: number[]): number => {
+    const step = widths.reduce((l, w) => lcm(l, align / gcd(align, w * es)), 1);
+    const rows = Math.floor(limit / (Math.max(...widths) * es) / step) * step;
+    return Math.min(rows, total);
+  };
+  const rowView = (t: Tensor, r0: number, rows: number): Tensor => {
+    const w = t.shape[1]!;
+    return t.view(r0 * w, [rows, w]);
+  };
+  const plain = !opts.bias && (opts.act ?? 'none') === 'none' && !opts.residual && !opts.gate;
+  if (transA && !transB && plain && !big(opts.out)) {
+    // dW-style: C[M, N] (+)= Σ over K chunks of A[k0:k1, :]ᵀ · B[k0:k1, :].
+    const [K, M] = [a.shape[0]!, a.shape[1]!];
+    const N = b.shape[1]!;
+    const kc = chunkRows(K, [M, N]);
+    if (kc > 0 && b.shape[0] === K) {
+      const c = opts.out ?? ctx.empty([M, N], floatDtypeOf('matmul', a, b), opts.label ?? 'matmul');
+      for (let k0 = 0; k0 < K; k0 += kc) {
+        const rows = Math.min(kc, K - k0);
+        const av = rowView(a, k0, rows);
+        const bv = rowView(b, k0, rows);
+        matmulOne(ctx, av, bv, { ...opts, out: c, accumulate: k0 > 0 || (opts.accumulate ?? false) });
+        av.dispose();
+        bv.dispose();
+      }
+      return c;
+    }
+  }
+  if (!transA && !opts.gate && !big(b)) {
+    // Rows of M: A[m0:m1, :] · B into C[m0:m1, :] (with the residual's rows).
+    const [M, K] = [a.shape[0]!, a.shape[1]!];
+    const N = transB ? b.shape[0]! : b.shape[1]!;
+    const mc = chunkRows(M, [K, N]);
+    if (mc > 0 && (!opts.out || opts.out.numel === M * N) && (!opts.residual || opts.residual.numel === M * N)) {
+      const c = opts.out ?? ctx.empty([M, N], floatDtypeOf('matmul', a, b), opts.label ?? 'matmul');
+      const c2 = c.shape.length === 2 && c.shape[1] === N ? c : c.reshape([M, N]);
+      const r2 = opts.residual && opts.residual.shape[1] !== N ? opts.residual.reshape([M, N]) : opts.residual;
+      for (let m0 = 0; m0 < M; m0 += mc) {
+        const rows = Math.min(mc, M - m0);
+        const av = rowView(a, m0, rows);
+        const cv = rowView(c2, m0, rows);
+        const rv = r2 ? rowView(r2, m0, rows) : undefined;
+        matmulOne(ctx, av, b, { ...opts, out: cv, ...(rv ? { residual: rv } : {}) });
+        for (const v of [av, cv, rv]) {
+          v?.dispose();
+        }
+      }
+      if (c2 !== c) {
+        c2.dispose();
+      }
+      if (r2 && r2 !== opts.residual) {
+        r2.dispose();
+      }
+      return c;
+    }
+  }
+  return matmulOne(ctx, a, b, opts);
+}
+
+function gcd(x: number, y: number): number {
+  return y === 0 ? x : gcd(y, x % y);
+}
+
+function lcm(x: number, y: number): number {
+  return (x / gcd(x, y)) * y;
+}
+
+/** One dispatch (every operand within a binding). */
+function matmulOne(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   const [za, ra, ca] = dims(a, 'A');
@@ -246,6 +345,17 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
     throw new ShapeError(`matmul: bias ${formatShape(opts.bias.shape)} does not have N=${N} elements`);
   }
   const residual: ResidualMode = opts.gate ? 'gated' : opts.residual ? 'add' : 'none';
+  const accumulate = opts.accumulate ?? false;
+  if (accumulate && !opts.out) {
+    throw new ShapeError(
+      'matmul: accumulate needs `out`, the tensor to add A·B into (pass out: the existing gradient)',
+    );
+  }
+  if (accumulate && residual !== 'none') {
+    throw new ShapeError(
+      'matmul: accumulate cannot be combined with residual or gate (out += epi(A·B) already adds into out; add the residual into out first)',
+    );
+  }
   if (residual !== 'none') {
     if (!opts.residual || opts.residual.numel !== Z * M * N) {
       throw new ShapeError(`matmul: residual must have ${Z}×${M}×${N} elements`);
@@ -266,13 +376,17 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
   if (c.numel !== Z * M * N) {
     throw new ShapeError(`matmul: out ${formatShape(c.shape)} must have ${Z}×${M}×${N} elements`);
   }
+  if (c.dtype !== dtype) {
+    throw new ShapeError(`matmul: out ${c.toString()} must be ${dtype} like A and B`);
+  }
   const tile = opts.tile ?? tileFor({ dtype }, ctx.caps);
   const variant: MatmulVariantWithTile = { dtype, transA, transB, tile };
   const act = opts.act ?? 'none';
   const flags =
     (opts.bias ? EPILOGUE_FLAGS.bias : 0) |
     (act === 'gelu' ? EPILOGUE_FLAGS.gelu : act === 'silu' ? EPILOGUE_FLAGS.silu : 0) |
-    (residual === 'add' ? EPILOGUE_FLAGS.residual : residual === 'gated' ? EPILOGUE_FLAGS.gated : 0);
+    (residual === 'add' ? EPILOGUE_FLAGS.residual : residual === 'gated' ? EPILOGUE_FLAGS.gated : 0) |
+    (accumulate ? EPILOGUE_FLAGS.accumulate : 0);
   const span = tileSpan(tile);
   const d = ctx.dummy(dtype);
   ctx.dispatch(matmulFamily, variant, {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { ErrorChannel } from '../../src/gpu/device.js';
+import { resolveVariant } from '../../src/gpu/family.js';
+import { PipelineCache } from '../../src/gpu/pipelines.js';
+import { softmaxFamily } from '../../src/kernels/softmax.js';
+import { kernelFiles } from '../../src/wgsl/kernel-files.js';
 import { preprocess, WgslPreprocessError } from '../../src/wgsl/preprocess.js';
+import { gpu } from '../helpers/gpu.js';
 
 const files = {
   'main.wgsl': [
@@ -78,5 +84,27 @@ describe('#unroll', () => {
   });
   it('needs integer bounds', () => {
     expect(() => preprocess('bad.wgsl', files, {})).toThrow(/not an integer/);
+  });
+});
+
+// WALT_DEBUG=1: the pipeline cache re-derives the source on every hit and throws when one key
+// ever maps to a second source (the tfjs #2669 class of bugs); here the collision is forced by
+// changing a kernel file behind the cache's back.
+describe('pipeline key → source check (WALT_DEBUG)', () => {
+  it('compares on cache hits and names the colliding key', async () => {
+    const ctx = await gpu();
+    const files: Record<string, string> = { ...kernelFiles };
+    const errors = { push: () => undefined, throwIfAny: () => undefined } as unknown as ErrorChannel;
+    const cache = new PipelineCache(ctx.device, errors, ctx.caps, true, files);
+    const v = { dtype: 'f32' as const };
+    const r = resolveVariant(softmaxFamily, v, ctx.caps);
+    cache.get(softmaxFamily as never, r);
+    expect(() => cache.get(softmaxFamily as never, r)).not.toThrow();
+    files['softmax.wgsl'] = `${files['softmax.wgsl']}\n// changed\n`;
+    expect(() => cache.get(softmaxFamily as never, r)).toThrow(/pipeline key collision: softmax\.wgsl/);
+    const quiet = new PipelineCache(ctx.device, errors, ctx.caps, false, files);
+    quiet.get(softmaxFamily as never, r);
+    files['softmax.wgsl'] = kernelFiles['softmax.wgsl']!;
+    expect(() => quiet.get(softmaxFamily as never, r)).not.toThrow();
   });
 });

@@ -8,6 +8,7 @@ import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectClose, expectRatio } from '../helpers/compare.js';
 import { gpu } from '../helpers/gpu.js';
+import { skipBecause } from '../helpers/skip.js';
 
 describe('layernorm', () => {
   for (const [rows, cols] of [
@@ -119,6 +120,32 @@ describe('groupnorm (per-frame statistics) + swish', () => {
     });
   }
 
+  it('f16 storage (with swish) meets the ratio rule', async (t) => {
+    const ctx = await gpu();
+    if (!ctx.caps.f16) {
+      skipBecause(t, 'this adapter has no shader-f16');
+    }
+    const [T, H, W, C, G] = [3, 5, 7, 12, 3];
+    const rng = new Rng(5);
+    const x = roundToF16(rng.normals(T * H * W * C, 2, 1));
+    const gamma = roundToF16(rng.normals(C, 0.3, 1));
+    const beta = roundToF16(rng.normals(C, 0.3));
+    const got = await ctx.scope(() =>
+      groupnorm(
+        ctx,
+        ctx.upload(x, [T, H, W, C], 'f16'),
+        ctx.upload(gamma, [C], 'f16'),
+        ctx.upload(beta, [C], 'f16'),
+        G,
+        {
+          swish: true,
+        },
+      ).read(),
+    );
+    const ref = groupnormRef(x, T, H * W, C, G, gamma, beta, true);
+    expectRatio(got, ref, roundToF16(Float32Array.from(ref)), gnTol.f16.ratioToRef, 'gn f16');
+  });
+
   it('rejects channels that do not split into groups', async () => {
     const ctx = await gpu();
     ctx.scope(() => {
@@ -159,4 +186,20 @@ describe('softmax and reductions', () => {
       expectClose(s, reduceRef(x, o, a, i, 'sum'), { atol: 1e-5, rtol: 1e-5 }, 'sum');
     });
   }
+
+  it('mean in f16 storage (f16 → f16 and f16 → f32) meets the ratio rule', async (t) => {
+    const ctx = await gpu();
+    if (!ctx.caps.f16) {
+      skipBecause(t, 'this adapter has no shader-f16');
+    }
+    const [o, a, i] = [3, 97, 5];
+    const x = roundToF16(new Rng(9).normals(o * a * i));
+    const ref = reduceRef(x, o, a, i, 'mean');
+    const [h, f] = await ctx.scope(() => {
+      const tx = ctx.upload(x, [o, a, i], 'f16');
+      return Promise.all([reduceAxis(ctx, tx, o, a, i).read(), reduceAxis(ctx, tx, o, a, i, { dtype: 'f32' }).read()]);
+    });
+    expectRatio(h, ref, roundToF16(Float32Array.from(ref)), rdTol.f16.ratioToRef, 'reduce f16→f16');
+    expectClose(f, ref, { atol: 1e-5, rtol: 1e-4 }, 'reduce f16→f32');
+  });
 });
