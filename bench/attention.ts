@@ -1,15 +1,18 @@
 // walt bench attention: the fused windowed attention ('walt'), the unfused three-pass baseline
 // ('walt-naive') and the attention peers (tfjs ops, onnxruntime's MultiHeadAttention and plain-op
-// graph) on the same adapter, in one process. Every implementation is checked against float64 CPU
-// values at sampled query rows before its time counts.
+// graph) on the same adapter, in one process, in both scopes where an implementation can do them
+// (host: upload of q, k, v + compute + download of o; device: resident inputs, output left on the
+// GPU). Every implementation is checked against float64 values (src/ref/attention.ts on sampled
+// (window, head) pairs, every row of each) before its time counts.
 //
 // The peers take windows already partitioned, [batch·windows, Nw, heads, headDim]; ours take the
 // same values in latent order (tokens (b, t, y, x), heads·headDim columns) and gather the windows
 // themselves. Peers get plain attention (no bias, no qk-norm), and so does ours here.
 // gflops = 4·N·N_w·headDim·heads / time (N = batch·tokens; QKᵀ and P·V, 2 FLOPs per multiply-add);
 // gb_s = bytes of q, k, v and o, each once / time. With `rounds` > 1 the implementations take turns
-// (each case and implementation timed once per round), so a disturbance of a shared machine is spread
-// over all of them instead of landing on one.
+// (each case, implementation and scope timed once per round), so a disturbance of a shared machine is
+// spread over all of them instead of landing on one. Every implementation and scope of a case makes
+// the same number of timed runs.
 import type { GpuContext } from '../src/gpu/context.js';
 import {
   attention,
@@ -20,11 +23,29 @@ import {
 } from '../src/kernels/attention.js';
 import { attentionNaive } from '../src/kernels/attention-naive.js';
 import { bytesPerElement, type FloatDType } from '../src/tensor/dtype.js';
-import { roundToF16 } from '../src/tensor/f16.js';
+import { fromF16Array, roundToF16, toF16Array } from '../src/tensor/f16.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
 import { esc, niceAxis } from './chart.js';
-import { benchEnv, median, parseWindow, relErrorAt, timeRuns, type Row } from './harness.js';
+import {
+  addWaltRatios,
+  attentionRefSampled,
+  benchEnv,
+  byScope,
+  gpuTimes,
+  parseWindow,
+  Progress,
+  relErrorAt,
+  repsFor,
+  samplePairs,
+  SCOPES,
+  scopeHeader,
+  summarize,
+  timeRuns,
+  WALT_SCOPE_NOTES,
+  type Row,
+  type Scope,
+} from './harness.js';
 import { loadAttentionPeer, type AttentionPeer } from './peers/index.js';
 
 export interface AttentionBenchOptions {
@@ -37,28 +58,39 @@ export interface AttentionBenchOptions {
   batch: number;
   dtypes: FloatDType[];
   peers: string[];
+  /** Timed runs per implementation, scope and case: enough for this much of ours (3…30), unless `reps`. */
   minTimeMs: number;
+  /** Timed runs per implementation, scope and case over all rounds, fixed (rounded up to a multiple of `rounds`). */
+  reps?: number;
   /**
-   * This adapter's matmul GFLOP/s per dtype, measured in the same run (e.g. at 1024³): adds
-   * matmul_gflops and matmul_share = gflops / matmul_gflops to the rows of that dtype.
+   * This adapter's matmul GFLOP/s per dtype and scope, measured in the same run (e.g. at 1024³): adds
+   * matmul_gflops and matmul_share = gflops / matmul_gflops to the rows of that dtype and scope.
    */
-  matmulGflops?: Partial<Record<FloatDType, number>>;
+  matmulGflops?: Partial<Record<FloatDType, Partial<Record<Scope, number>>>>;
+  /** Stops at the next measurement; rows are made from the runs measured so far. */
+  signal?: AbortSignal;
   onRow: (row: Row) => void;
   log: (s: string) => void;
   /**
-   * Rounds (default 1): every case and implementation is timed once per round for minTimeMs / rounds,
-   * so that a disturbance of the shared machine hits all of them alike; rows come after the last round.
+   * Rounds (default 1): every case, implementation and scope is timed in every round for its share of
+   * the runs, so that a disturbance of the shared machine hits all of them alike; rows come after the
+   * last round (or the interruption).
    */
   rounds?: number;
 }
 
-/** Samples of one (case, implementation) over the rounds. */
+export interface AttentionBenchResult {
+  rows: Row[];
+  /** Markdown header of the result file: environment and how every implementation times every scope. */
+  header: string;
+}
+
+/** Samples of one (case, implementation, scope) over the rounds. */
 interface Acc {
-  ms: number[];
+  times: number[];
   gpuMs: number[];
   firstMs: number;
   err: number;
-  reps: number;
 }
 
 /** Relative error (max|Δ|/max|ref| over the sampled rows) under which a result counts as correct. */
@@ -70,13 +102,17 @@ export const OK_TOLERANCE = {
 
 export const ATTENTION_COLUMNS = [
   'impl',
+  'scope',
   'window',
   'heads',
   'head_dim',
   'dtype',
   'ms',
   'ms_min',
+  'reps',
   'gflops',
+  'walt_x',
+  'walt_x_min',
   'gb_s',
   'matmul_share',
   'ok',
@@ -84,9 +120,6 @@ export const ATTENTION_COLUMNS = [
   'err_abs',
   'first_ms',
 ];
-
-/** Query rows whose output is checked against the float64 reference, at most this many. */
-const SAMPLE_ROWS = 48;
 
 /** One problem: values in the peers' partitioned layout and the latent row of every (window, token). */
 interface Problem {
@@ -152,59 +185,33 @@ function permuteRows(x: Float32Array, p: Problem, width: number, toLatent: boole
   return out;
 }
 
-/** float64 attention at sampled (window, token) rows, every head; keys = peer-layout indices. */
-function sampleReference(p: Problem, heads: number, dh: number): Map<number, number> {
-  const width = heads * dh;
-  const scale = 1 / Math.sqrt(dh);
-  const rng = new Rng(p.tokens + p.nw, 7);
-  const picks = new Set<number>([0, p.tokens - 1]);
-  while (picks.size < Math.min(SAMPLE_ROWS, p.tokens)) {
-    picks.add(rng.int(p.tokens));
-  }
-  const ref = new Map<number, number>();
-  const s = new Float64Array(p.nw);
-  const o = new Float64Array(dh);
-  for (const i of picks) {
-    const w0 = Math.floor(i / p.nw) * p.nw;
-    for (let h = 0; h < heads; h++) {
-      const qo = i * width + h * dh;
-      let m = -Infinity;
-      for (let j = 0; j < p.nw; j++) {
-        const ko = (w0 + j) * width + h * dh;
-        let dot = 0;
-        for (let d = 0; d < dh; d++) {
-          dot += p.q[qo + d]! * p.k[ko + d]!;
-        }
-        s[j] = dot * scale;
-        m = Math.max(m, s[j]!);
-      }
-      let l = 0;
-      o.fill(0);
-      for (let j = 0; j < p.nw; j++) {
-        const e = Math.exp(s[j]! - m);
-        l += e;
-        const vo = (w0 + j) * width + h * dh;
-        for (let d = 0; d < dh; d++) {
-          o[d] = o[d]! + e * p.v[vo + d]!;
-        }
-      }
-      for (let d = 0; d < dh; d++) {
-        ref.set(qo + d, o[d]! / l);
-      }
-    }
-  }
-  return ref;
+/** One case of the sweep, built once (values, reference, our host inputs) and reused by every round. */
+interface Case {
+  name: string;
+  dh: number;
+  window: Dims3;
+  p: Problem;
+  ref: Map<number, number>;
+  /** q, k, v in latent order as our upload takes them (f16: bits, converted before timing). */
+  host: (Float32Array | Uint16Array)[];
+  /** Timed runs per implementation and scope in each round (set at the case's first measurement). */
+  perRound: number;
 }
 
-export async function benchAttention(ctx: GpuContext, o: AttentionBenchOptions): Promise<Row[]> {
+export async function benchAttention(ctx: GpuContext, o: AttentionBenchOptions): Promise<AttentionBenchResult> {
   const env = benchEnv(ctx);
   const rows: Row[] = [];
   const latent: Dims3 = o.latent;
-  const emit = (r: Row): void => {
-    rows.push(r);
-    o.onRow(r);
-  };
+  const rounds = Math.max(1, Math.floor(o.rounds ?? 1));
+  const stopped = (): boolean => o.signal?.aborted === true;
+  const notes = new Map<string, Partial<Record<Scope, string>>>([
+    ['walt', WALT_SCOPE_NOTES],
+    ['walt-naive', WALT_SCOPE_NOTES],
+  ]);
   for (const dtype of o.dtypes) {
+    if (stopped()) {
+      break;
+    }
     if (dtype === 'f16' && !ctx.caps.f16) {
       o.log(`f16 skipped: ${ctx.adapter.name} has no shader-f16`);
       continue;
@@ -214,70 +221,189 @@ export async function benchAttention(ctx: GpuContext, o: AttentionBenchOptions):
       const r = await loadAttentionPeer(name, ctx.gpuInstance, dtype);
       if (r.peer) {
         peers.push(r.peer);
+        notes.set(r.peer.impl, r.peer.scopeNotes);
       } else {
         o.log(`peer ${name} (${dtype}) skipped: ${r.skipped ?? 'unavailable'}`);
       }
     }
     try {
-      // The cases of this dtype, built once (values, reference) and reused by every round.
-      const cases: { name: string; dh: number; window: Dims3; p: Problem; ref: Map<number, number> }[] = [];
+      const cases: Case[] = [];
       for (const dh of o.headDims) {
         for (const name of o.windows) {
           try {
             const window = parseWindow(name, latent);
-            const p = makeProblem(latent, window, o.batch, o.heads * dh, dtype, p32(name, dh));
-            cases.push({ name, dh, window, p, ref: sampleReference(p, o.heads, dh) });
+            const width = o.heads * dh;
+            const p = makeProblem(latent, window, o.batch, width, dtype, p32(name, dh));
+            const pairs = samplePairs(p.windows, o.heads, p.nw, dh, p.tokens + p.nw);
+            const ref = attentionRefSampled({ ...p, heads: o.heads, headDim: dh }, pairs);
+            const host = [p.q, p.k, p.v].map((x) => {
+              const lat = permuteRows(x, p, width, true);
+              return dtype === 'f16' ? toF16Array(lat) : lat;
+            });
+            cases.push({ name, dh, window, p, ref, host, perRound: 0 });
           } catch (e) {
             o.log(`${name} skipped: ${e instanceof Error ? e.message : String(e)}`);
           }
         }
       }
-      const rounds = Math.max(1, Math.floor(o.rounds ?? 1));
       const acc = new Map<string, Acc>();
-      const note = (key: string, ms: number[], gpuMs: number[], firstMs: number, err: number, reps: number): void => {
+      const note = (key: string, times: number[], firstMs: number, err: number, gpuMs: number[] = []): void => {
         const a = acc.get(key);
         if (a) {
-          a.ms.push(...ms);
+          a.times.push(...times);
           a.gpuMs.push(...gpuMs);
           a.err = Math.max(a.err, err);
-          a.reps += reps;
         } else {
-          acc.set(key, { ms, gpuMs, firstMs, err, reps });
+          acc.set(key, { times, gpuMs, firstMs, err });
         }
       };
-      for (let round = 0; round < rounds; round++) {
-        const last = round === rounds - 1;
-        for (const { name, dh, window, p, ref } of cases) {
+      const progress = new Progress(rounds * cases.length, o.log);
+      const fail = (what: string, e: unknown): void =>
+        o.log(`${what} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      for (let round = 0; round < rounds && !stopped(); round++) {
+        for (const c of cases) {
+          if (stopped()) {
+            break;
+          }
+          const { name, dh, window, p, ref, host } = c;
+          const what = `${name} d${dh} ${dtype}`;
+          progress.step(`${what}${rounds > 1 ? ` round ${round + 1}/${rounds}` : ''}`);
           const width = o.heads * dh;
-          const flops = attentionFlops(p.tokens, p.nw, dh, o.heads);
-          const bytes = 4 * p.tokens * width * bytesPerElement(dtype);
-          const base = {
-            window: name,
-            heads: o.heads,
-            head_dim: dh,
-            dtype,
-            latent: latent.join('x'),
-            batch: o.batch,
-            window_tokens: p.nw,
-          };
-          // One row per implementation, from every round's samples (emitted after the last round).
-          const finish = (impl: string, variant: string | null): void => {
-            const a = acc.get(`${name}|${dh}|${impl}`);
-            if (!last || !a) {
-              return;
+          const opts = { latent, window, heads: o.heads, headDim: dh, batch: o.batch };
+          const view = (t: Tensor) => ({ tensor: t, stride: width, offset: 0 });
+          const upload = (): [Tensor, Tensor, Tensor] =>
+            host.map((x) => ctx.upload(x, [p.tokens, width], dtype, 'bench.qkv')) as [Tensor, Tensor, Tensor];
+          const check = (raw: ArrayBuffer): number =>
+            relErrorAt(permuteRows(decode(raw, p.tokens * width, dtype), p, width, false), ref);
+          // Ours: the fused kernel and the unfused baseline; device scope first (its first warm run
+          // of the fused kernel sets the number of timed runs of every implementation of the case).
+          for (const [impl, fn] of [
+            ['walt', attention],
+            ['walt-naive', attentionNaive],
+          ] as const) {
+            if (stopped()) {
+              break;
             }
-            const ms = median(a.ms);
-            const gflops = flops / ms / 1e6;
-            const mm = o.matmulGflops?.[dtype];
+            const [tq, tk, tv] = upload();
+            let out: Tensor | null = null;
+            let coldMs: number | undefined;
+            const encode = (): void => {
+              out?.dispose();
+              out = fn(ctx, view(tq), view(tk), view(tv), { ...opts, label: `bench.${impl}` });
+            };
+            try {
+              if (!c.perRound) {
+                const c0 = performance.now();
+                encode();
+                await ctx.sync();
+                coldMs = performance.now() - c0;
+                const w0 = performance.now();
+                encode();
+                await ctx.sync();
+                const reps = o.reps ?? repsFor(performance.now() - w0, o.minTimeMs);
+                c.perRound = Math.max(1, Math.ceil(reps / rounds));
+              }
+              const t = await timeRuns(
+                async () => {
+                  encode();
+                  await ctx.sync();
+                },
+                { warmup: 1, reps: c.perRound },
+              );
+              const err = check(await (out as Tensor | null)!.readRaw());
+              const gpu = round === rounds - 1 ? await gpuTimes(ctx, encode, Math.min(c.perRound, 5)) : [];
+              note(`${name}|${dh}|${impl}|device`, t.times, coldMs ?? t.firstMs, err, gpu);
+            } catch (e) {
+              fail(`${impl} device ${what}`, e);
+            } finally {
+              (out as Tensor | null)?.dispose();
+              for (const x of [tq, tk, tv]) {
+                x.dispose();
+              }
+            }
+            if (stopped() || !c.perRound) {
+              continue;
+            }
+            try {
+              const t = await timeRuns(
+                async () => {
+                  const [hq, hk, hv] = upload();
+                  const r = fn(ctx, view(hq), view(hk), view(hv), { ...opts, label: `bench.${impl}` });
+                  try {
+                    return await r.readRaw();
+                  } finally {
+                    for (const x of [r, hq, hk, hv]) {
+                      x.dispose();
+                    }
+                  }
+                },
+                { warmup: 1, reps: c.perRound },
+              );
+              note(`${name}|${dh}|${impl}|host`, t.times, t.firstMs, check(t.last));
+            } catch (e) {
+              fail(`${impl} host ${what}`, e);
+            }
+          }
+          if (!c.perRound) {
+            continue; // ours failed: nothing sets the run count of this case
+          }
+          // Peers (tfjs shares our Dawn instance; ORT runs its own Dawn on the same driver).
+          for (const peer of peers) {
+            for (const scope of peer.scopes) {
+              if (stopped()) {
+                break;
+              }
+              try {
+                const r = await peer.attention(
+                  p.q,
+                  p.k,
+                  p.v,
+                  { batch: p.windows, tokens: p.nw, heads: o.heads, headDim: dh },
+                  dtype,
+                  scope,
+                  { warmup: 1, reps: c.perRound },
+                );
+                note(`${name}|${dh}|${peer.impl}|${scope}`, r.times, r.firstMs, relErrorAt(r.out, ref));
+              } catch (e) {
+                fail(`${peer.impl} ${scope} ${what}`, e);
+              }
+            }
+          }
+        }
+      }
+      // Rows from the runs made (every round, or those before an interruption).
+      const impls = ['walt', 'walt-naive', ...peers.map((q) => q.impl)];
+      for (const c of cases) {
+        const { name, dh, p, ref } = c;
+        const width = o.heads * dh;
+        const flops = attentionFlops(p.tokens, p.nw, dh, o.heads);
+        const bytes = 4 * p.tokens * width * bytesPerElement(dtype);
+        const caseRows: Row[] = [];
+        for (const impl of impls) {
+          for (const scope of SCOPES) {
+            const a = acc.get(`${name}|${dh}|${impl}|${scope}`);
+            if (!a) {
+              continue;
+            }
+            const st = summarize(a.times);
+            const gflops = flops / st.ms / 1e6;
+            const mm = o.matmulGflops?.[dtype]?.[scope];
             const tol = impl === 'walt' || impl === 'walt-naive' ? OK_TOLERANCE[impl][dtype] : OK_TOLERANCE.peer[dtype];
-            emit({
+            caseRows.push({
               impl,
-              ...base,
-              ms,
+              scope,
+              window: name,
+              heads: o.heads,
+              head_dim: dh,
+              dtype,
+              latent: latent.join('x'),
+              batch: o.batch,
+              window_tokens: p.nw,
+              ms: st.ms,
+              ms_min: st.ms_min,
+              reps: st.reps,
               gflops,
-              // Best of the timed runs: on a shared machine the least disturbed estimate of the cost.
-              ms_min: Math.min(...a.ms),
-              gb_s: bytes / ms / 1e6,
+              gb_s: bytes / st.ms / 1e6,
               matmul_gflops: mm ?? null,
               matmul_share: mm ? gflops / mm : null,
               ok: a.err <= tol,
@@ -285,71 +411,20 @@ export async function benchAttention(ctx: GpuContext, o: AttentionBenchOptions):
               // The same error in absolute terms (max|Δ|): err · max|ref| over the sampled rows.
               err_abs: a.err * maxAbs(ref),
               first_ms: a.firstMs,
+              gpu_ms: a.gpuMs.length ? summarize(a.gpuMs).ms : null,
               adapter: env.adapter,
               software: env.software,
               date: env.date,
               commit: env.commit,
-              gpu_ms: a.gpuMs.length ? median(a.gpuMs) : null,
-              reps: a.reps,
               rounds,
-              variant,
+              variant: impl === 'walt' ? attentionTileName(attentionTileFor(dtype, dh, ctx.caps, p.nw)) : null,
             });
-          };
-          const timing = { warmup: 1, minTimeMs: o.minTimeMs / rounds, maxReps: Math.max(3, Math.ceil(50 / rounds)) };
-          // Ours: the fused kernel and the unfused baseline, on latent-ordered copies of the same values.
-          const [tq, tk, tv] = [p.q, p.k, p.v].map((x) =>
-            ctx.upload(permuteRows(x, p, width, true), [p.tokens, width], dtype, 'bench.qkv'),
-          ) as [Tensor, Tensor, Tensor];
-          const opts = { latent, window, heads: o.heads, headDim: dh, batch: o.batch };
-          const view = (t: Tensor) => ({ tensor: t, stride: width, offset: 0 });
-          for (const [impl, fn] of [
-            ['walt', attention],
-            ['walt-naive', attentionNaive],
-          ] as const) {
-            let out: Tensor | null = null;
-            try {
-              const t = await timeRuns(
-                ctx,
-                () => {
-                  out?.dispose();
-                  out = fn(ctx, view(tq), view(tk), view(tv), { ...opts, label: `bench.${impl}` });
-                },
-                { ...timing, minReps: 3 },
-              );
-              const got = permuteRows(await (out as Tensor | null)!.read(), p, width, false);
-              note(`${name}|${dh}|${impl}`, t.wallMs, t.gpuMs, t.firstMs, relErrorAt(got, ref), t.wallMs.length);
-            } catch (e) {
-              o.log(
-                `${impl} ${name} d${dh} ${dtype} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
-              );
-            } finally {
-              (out as Tensor | null)?.dispose();
-            }
-            finish(impl, impl === 'walt' ? attentionTileName(attentionTileFor(dtype, dh, ctx.caps, p.nw)) : null);
           }
-          for (const t of [tq, tk, tv]) {
-            t.dispose();
-          }
-          // Peers (tfjs shares our Dawn instance; ORT runs its own Dawn on the same driver). A peer
-          // reports the median of its own timed runs: each round adds that median as one sample.
-          for (const peer of peers) {
-            try {
-              const r = await peer.attention(
-                p.q,
-                p.k,
-                p.v,
-                { batch: p.windows, tokens: p.nw, heads: o.heads, headDim: dh },
-                dtype,
-                timing,
-              );
-              note(`${name}|${dh}|${peer.impl}`, [r.ms], [], r.firstMs, relErrorAt(r.out, ref), r.reps);
-            } catch (e) {
-              o.log(
-                `${peer.impl} ${name} d${dh} ${dtype} failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
-              );
-            }
-            finish(peer.impl, null);
-          }
+        }
+        addWaltRatios(caseRows, ['window', 'head_dim', 'dtype']);
+        for (const r of byScope(caseRows)) {
+          rows.push(r);
+          o.onRow(r);
         }
       }
     } finally {
@@ -358,7 +433,12 @@ export async function benchAttention(ctx: GpuContext, o: AttentionBenchOptions):
       }
     }
   }
-  return rows;
+  return { rows, header: scopeHeader(env, notes) };
+}
+
+/** Raw readback → f32 values (f16 decoded after timing). */
+function decode(raw: ArrayBuffer, n: number, dtype: FloatDType): Float32Array {
+  return dtype === 'f16' ? fromF16Array(new Uint16Array(raw, 0, n)) : new Float32Array(raw, 0, n);
 }
 
 function maxAbs(ref: ReadonlyMap<number, number>): number {
@@ -392,9 +472,13 @@ const EXTRA_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#1
 /**
  * Grouped bar chart of GFLOP/s: one group per window (and head dim / dtype when the rows hold
  * several), one bar per implementation, value labels on the bars; rows that failed the accuracy
- * check are drawn hatched. Hand-written SVG (convert with writeChart in bench/chart.ts).
+ * check are drawn hatched. One scope only, the host scope where the rows have it (the headline:
+ * bars of different scopes are never side by side). Hand-written SVG (convert with writeChart in
+ * bench/chart.ts).
  */
-export function attentionChart(rows: readonly Row[]): { svg: string } {
+export function attentionChart(all: readonly Row[]): { svg: string } {
+  const scope = all.some((r) => r.scope === 'host') ? 'host' : String(all[0]?.scope ?? '');
+  const rows = all.filter((r) => String(r.scope ?? '') === scope);
   const dtypes = [...new Set(rows.map((r) => String(r.dtype)))];
   const dims = [...new Set(rows.map((r) => Number(r.head_dim)))];
   const groupOf = (r: Row): string =>
@@ -419,7 +503,9 @@ export function attentionChart(rows: readonly Row[]): { svg: string } {
   const y = (v: number): number => topM + plotH - (v / top) * plotH;
   const first = rows[0];
   const heads = [...new Set(rows.map((r) => r.heads))].join('/');
-  const title = `Windowed attention, ${dtypes.join('/')}, head dim ${dims.join('/')}, ${heads} heads`;
+  const title = `Windowed attention, ${dtypes.join('/')}, head dim ${dims.join('/')}, ${heads} heads${
+    scope ? `, ${scope} scope` : ''
+  }`;
   const adapter = first ? String(first.adapter) : '';
   const subtitle = `${adapter}${first?.software && !/software/i.test(adapter) ? ' (software)' : ''}${
     first?.latent ? ` · latent ${String(first.latent)}` : ''

@@ -1,7 +1,6 @@
 // walt bench kernels: per-family microbenchmarks (benny), reported in GFLOP/s (compute-bound
 // families) or GB/s (memory-bound ones, bytes read + written once). Each case runs the
 // production wrapper and waits for the GPU.
-import b from 'benny';
 import type { GpuContext } from '../src/gpu/context.js';
 import { adalnLora } from '../src/kernels/adaln.js';
 import { attention, attentionFlops } from '../src/kernels/attention.js';
@@ -139,6 +138,8 @@ export async function benchKernels(
     await ctx.sync();
   }
   const rows: Row[] = [];
+  // benny is a devDependency: loaded only here, so the CLI runs where it is not installed (a GPU kit).
+  const b = (await import('benny')).default;
   // benny prints through console.log; keep stdout for our rows.
   const log = console.log;
   console.log = (...args: unknown[]) => o.log(args.map(String).join(' '));

@@ -1,57 +1,89 @@
 // walt bench matmul: our matmul against tfjs-webgpu and onnxruntime's WebGPU EP (and ORT CPU)
-// in the same process, on the same adapter; every implementation is checked against f64 CPU
-// values (a sample of entries) before its time counts.
+// in the same process, on the same adapter, in both scopes where an implementation can do them
+// (host: upload + compute + download; device: resident inputs, output left on the GPU). Every
+// result is checked against float64 values (src/ref/matmul.ts at sampled rows) before its time
+// counts; every implementation of a size makes the same number of timed runs.
 import type { GpuContext } from '../src/gpu/context.js';
 import { matmul, tileFor, tileName } from '../src/kernels/matmul.js';
 import type { FloatDType } from '../src/tensor/dtype.js';
-import { roundToF16 } from '../src/tensor/f16.js';
+import { fromF16Array, roundToF16, toF16Array } from '../src/tensor/f16.js';
+import type { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
-import { benchEnv, median, relErrorAt, timeRuns, type Row } from './harness.js';
+import {
+  addWaltRatios,
+  benchEnv,
+  byScope,
+  gpuTimes,
+  matmulRefRows,
+  Progress,
+  relErrorAt,
+  repsFor,
+  sampleRows,
+  scopeHeader,
+  summarize,
+  timeRuns,
+  WALT_SCOPE_NOTES,
+  type Row,
+  type Scope,
+} from './harness.js';
 import { loadMatmulPeer, type MatmulPeer } from './peers/index.js';
 
 export interface MatmulBenchOptions {
   sizes: number[];
   dtype: FloatDType;
   peers: string[];
+  /** Timed runs per implementation and scope: enough for this much of ours (3…30), unless `reps`. */
   minTimeMs: number;
+  /** Timed runs per implementation and scope, fixed. */
+  reps?: number;
+  /** Stops at the next measurement; the rows measured so far are returned. */
+  signal?: AbortSignal;
   onRow: (row: Row) => void;
   log: (s: string) => void;
+}
+
+export interface MatmulBenchResult {
+  rows: Row[];
+  /** Markdown header of the result file: environment and how every implementation times every scope. */
+  header: string;
 }
 
 /** Relative error (max|Δ|/max|ref|) under which a result counts as correct. */
 export const OK_TOLERANCE = { f32: 1e-4, f16: 2e-2 } as const;
 
-/** f64 reference at `count` sampled entries of C = A·B. */
-function sampleReference(
-  a: Float32Array,
-  b: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-  count: number,
-): Map<number, number> {
-  const rng = new Rng(m * 31 + n, 99);
-  const out = new Map<number, number>();
-  const picks: [number, number][] = [
-    [0, 0],
-    [m - 1, n - 1],
-    [m - 1, 0],
-    [0, n - 1],
-  ];
-  while (picks.length < count) {
-    picks.push([rng.int(m), rng.int(n)]);
-  }
-  for (const [i, j] of picks) {
-    let s = 0;
-    for (let p = 0; p < k; p++) {
-      s += a[i * k + p]! * b[p * n + j]!;
-    }
-    out.set(i * n + j, s);
-  }
-  return out;
+export const MATMUL_COLUMNS = [
+  'impl',
+  'scope',
+  'm',
+  'n',
+  'k',
+  'dtype',
+  'ms',
+  'ms_min',
+  'reps',
+  'gpu_ms',
+  'gflops',
+  'walt_x',
+  'ok',
+  'err',
+  'first_ms',
+  'variant',
+];
+
+/** Rows of C checked against float64 per size. */
+const CHECKED_ROWS = 8;
+
+/** f32 values as the upload of `dtype` takes them (f16: bits, converted before timing). */
+function hostValues(x: Float32Array, dtype: FloatDType): Float32Array | Uint16Array {
+  return dtype === 'f16' ? toF16Array(x) : x;
 }
 
-export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promise<Row[]> {
+/** Raw readback → f32 values (f16 decoded after timing). */
+function decode(raw: ArrayBuffer, n: number, dtype: FloatDType): Float32Array {
+  return dtype === 'f16' ? fromF16Array(new Uint16Array(raw, 0, n)) : new Float32Array(raw, 0, n);
+}
+
+export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promise<MatmulBenchResult> {
   const env = benchEnv(ctx);
   const rows: Row[] = [];
   const limit = ctx.caps.limits.maxStorageBufferBindingSize;
@@ -64,9 +96,23 @@ export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promi
       o.log(`peer ${name} skipped: ${r.skipped ?? 'unavailable'}`);
     }
   }
+  const notes = new Map<string, Partial<Record<Scope, string>>>([['walt', WALT_SCOPE_NOTES]]);
+  for (const p of peers) {
+    notes.set(p.impl, p.scopeNotes);
+  }
   const tile = tileFor({ dtype: o.dtype }, ctx.caps);
+  const steps = o.sizes.length * (2 + peers.reduce((a, p) => a + p.scopes.length, 0));
+  const progress = new Progress(steps, o.log);
+  const stopped = (): boolean => o.signal?.aborted === true;
+  const emit = (r: Row): void => {
+    rows.push(r);
+    o.onRow(r);
+  };
   try {
     for (const s of o.sizes) {
+      if (stopped()) {
+        break;
+      }
       const [m, n, k] = [s, s, s];
       const rng = new Rng(s);
       let a = rng.normals(m * k);
@@ -75,43 +121,98 @@ export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promi
         a = roundToF16(a);
         b = roundToF16(b);
       }
-      const ref = sampleReference(a, b, m, n, k, 256);
+      const ref = matmulRefRows(a, b, m, n, k, sampleRows(m, CHECKED_ROWS, m * 31 + n));
       const flops = 2 * m * n * k;
       const base = { m, n, k, dtype: o.dtype, adapter: env.adapter, software: env.software };
-      // Ours.
-      const ta = ctx.upload(a, [m, k], o.dtype);
-      const tb = ctx.upload(b, [k, n], o.dtype);
-      let last: ReturnType<typeof matmul> | null = null;
-      const t = await timeRuns(
-        ctx,
-        () => {
+      const caseRows: Row[] = [];
+      const row = (
+        impl: string,
+        scope: Scope,
+        times: number[],
+        firstMs: number,
+        err: number,
+        gpu: number[],
+        variant: string | null,
+      ): Row => {
+        const st = summarize(times);
+        const r: Row = {
+          impl,
+          scope,
+          ...base,
+          ms: st.ms,
+          ms_min: st.ms_min,
+          reps: st.reps,
+          gpu_ms: gpu.length ? summarize(gpu).ms : null,
+          gflops: flops / st.ms / 1e6,
+          ok: err <= OK_TOLERANCE[o.dtype],
+          err,
+          first_ms: firstMs,
+          variant,
+          date: env.date,
+          commit: env.commit,
+        };
+        caseRows.push(r);
+        return r;
+      };
+      // Ours, device scope first: its warm run sets the number of timed runs of every implementation.
+      const [ha, hb] = [hostValues(a, o.dtype), hostValues(b, o.dtype)];
+      let reps = o.reps ?? 0;
+      {
+        progress.step(`${s}³ ${o.dtype} walt device`);
+        const ta = ctx.upload(ha, [m, k], o.dtype, 'bench.a');
+        const tb = ctx.upload(hb, [k, n], o.dtype, 'bench.b');
+        let last: Tensor | null = null;
+        let coldMs: number | undefined;
+        const encode = (): void => {
           last?.dispose();
           last = matmul(ctx, ta, tb, { label: 'bench' });
-        },
-        { warmup: 1, minTimeMs: o.minTimeMs, minReps: 3, maxReps: 50 },
-      );
-      const out = await last!.read();
-      (last as ReturnType<typeof matmul> | null)?.dispose();
-      ta.dispose();
-      tb.dispose();
-      const err = relErrorAt(out, ref);
-      const ms = median(t.wallMs);
-      const row: Row = {
-        impl: 'walt',
-        ...base,
-        ms,
-        gpu_ms: t.gpuMs.length ? median(t.gpuMs) : null,
-        gflops: flops / ms / 1e6,
-        ok: err <= OK_TOLERANCE[o.dtype],
-        err,
-        first_ms: t.firstMs,
-        reps: t.wallMs.length,
-        variant: tileName(tile),
-        date: env.date,
-        commit: env.commit,
-      };
-      rows.push(row);
-      o.onRow(row);
+        };
+        try {
+          if (!reps) {
+            const c0 = performance.now();
+            encode();
+            await ctx.sync();
+            coldMs = performance.now() - c0;
+            const w0 = performance.now();
+            encode();
+            await ctx.sync();
+            reps = repsFor(performance.now() - w0, o.minTimeMs);
+          }
+          const t = await timeRuns(
+            async () => {
+              encode();
+              await ctx.sync();
+            },
+            { warmup: 1, reps },
+          );
+          const got = decode(await (last as Tensor | null)!.readRaw(), m * n, o.dtype);
+          const gpu = await gpuTimes(ctx, encode, Math.min(reps, 5));
+          row('walt', 'device', t.times, coldMs ?? t.firstMs, relErrorAt(got, ref), gpu, tileName(tile));
+        } finally {
+          (last as Tensor | null)?.dispose();
+          ta.dispose();
+          tb.dispose();
+        }
+      }
+      if (!stopped()) {
+        progress.step(`${s}³ ${o.dtype} walt host`);
+        const t = await timeRuns(
+          async () => {
+            const ta = ctx.upload(ha, [m, k], o.dtype, 'bench.a');
+            const tb = ctx.upload(hb, [k, n], o.dtype, 'bench.b');
+            const c = matmul(ctx, ta, tb, { label: 'bench' });
+            try {
+              return await c.readRaw();
+            } finally {
+              c.dispose();
+              ta.dispose();
+              tb.dispose();
+            }
+          },
+          { warmup: 1, reps },
+        );
+        row('walt', 'host', t.times, t.firstMs, relErrorAt(decode(t.last, m * n, o.dtype), ref), [], tileName(tile));
+      }
       // Peers (same adapter: tfjs shares our Dawn instance; ORT runs its own Dawn on the same driver).
       for (const p of peers) {
         const bytes = Math.max(m * k, k * n, m * n) * (o.dtype === 'f16' ? 2 : 4);
@@ -121,28 +222,22 @@ export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promi
           );
           continue;
         }
-        try {
-          const r = await p.matmul(a, b, m, n, k, o.dtype, { warmup: 1, minTimeMs: o.minTimeMs, maxReps: 50 });
-          const e = relErrorAt(r.out, ref);
-          const pr: Row = {
-            impl: p.impl,
-            ...base,
-            ms: r.ms,
-            gpu_ms: null,
-            gflops: flops / r.ms / 1e6,
-            ok: e <= OK_TOLERANCE[o.dtype],
-            err: e,
-            first_ms: r.firstMs,
-            reps: r.reps,
-            variant: null,
-            date: env.date,
-            commit: env.commit,
-          };
-          rows.push(pr);
-          o.onRow(pr);
-        } catch (e) {
-          o.log(`${p.impl} ${s}³ failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        for (const scope of p.scopes) {
+          if (stopped()) {
+            break;
+          }
+          progress.step(`${s}³ ${o.dtype} ${p.impl} ${scope}`);
+          try {
+            const r = await p.matmul(a, b, m, n, k, o.dtype, scope, { warmup: 1, reps });
+            row(p.impl, scope, r.times, r.firstMs, relErrorAt(r.out, ref), [], null);
+          } catch (e) {
+            o.log(`${p.impl} ${scope} ${s}³ failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+          }
         }
+      }
+      addWaltRatios(caseRows, ['m', 'n', 'k', 'dtype']);
+      for (const r of byScope(caseRows)) {
+        emit(r);
       }
     }
   } finally {
@@ -150,5 +245,5 @@ export async function benchMatmul(ctx: GpuContext, o: MatmulBenchOptions): Promi
       await p.dispose();
     }
   }
-  return rows;
+  return { rows, header: scopeHeader(env, notes) };
 }

@@ -9,7 +9,7 @@ import { denoiserFlops, encoderFlops } from '../src/model/flops.js';
 import { randomWeightValues, uploadWeights } from '../src/model/weights.js';
 import type { FloatDType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
-import { benchEnv, median, type Row } from './harness.js';
+import { benchEnv, summarize, type Row } from './harness.js';
 import { torchBench } from './torch.js';
 
 export interface ModelBenchOptions {
@@ -19,6 +19,8 @@ export interface ModelBenchOptions {
   warmup: number;
   reps: number;
   torch: boolean;
+  /** Stops at the next pass; the rows measured so far are returned. */
+  signal?: AbortSignal;
   onRow: (r: Row) => void;
   log: (s: string) => void;
 }
@@ -29,6 +31,7 @@ export const MODEL_COLUMNS = [
   'stage',
   'dtype',
   'ms',
+  'ms_min',
   'gflops',
   'tflop',
   'peak_mib',
@@ -41,6 +44,7 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
   const cfg = o.config;
   const [T, H, W] = cfg.pixels;
   const rows: Row[] = [];
+  const stopped = (): boolean => o.signal?.aborted === true;
   const encF = encoderFlops(cfg).total;
   const denF = denoiserFlops(cfg).total;
   const values = randomWeightValues(cfg, 0);
@@ -48,6 +52,9 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
   const lat = latentShapeOf(cfg, T, H, W);
   const z = new Rng(2).normals(lat.reduce((a, b) => a * b));
   for (const dtype of o.dtypes) {
+    if (stopped()) {
+      break;
+    }
     if (dtype === 'f16' && !ctx.caps.f16) {
       o.log(`f16 skipped: ${ctx.adapter.name} has no shader-f16`);
       continue;
@@ -58,7 +65,7 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
       const times: number[] = [];
       let first = 0;
       ctx.pool.resetPeak();
-      for (let i = 0; i < o.warmup + o.reps; i++) {
+      for (let i = 0; i < o.warmup + o.reps && !stopped(); i++) {
         const t0 = performance.now();
         run();
         await ctx.sync();
@@ -71,13 +78,17 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
         }
         o.log(`${cfg.name} ${name} ${dtype} run ${i + 1}/${o.warmup + o.reps}: ${(ms / 1000).toFixed(2)} s`);
       }
-      const ms = median(times);
+      if (times.length === 0) {
+        return; // interrupted before a timed run
+      }
+      const { ms, ms_min } = summarize(times);
       const row: Row = {
         impl: 'walt',
         config: cfg.name,
         stage: name,
         dtype,
         ms,
+        ms_min,
         gflops: flops / ms / 1e6,
         tflop: flops / 1e12,
         peak_mib: (ctx.memory().peakBytesInUse + weightBytes) / 2 ** 20,
@@ -106,12 +117,17 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
         }),
       );
     });
-    const enc = rows.find((r) => r.stage === 'encoder' && r.dtype === dtype)!;
-    const den = rows.find((r) => r.stage === 'denoiser' && r.dtype === dtype)!;
+    const enc = rows.find((r) => r.stage === 'encoder' && r.dtype === dtype);
+    const den = rows.find((r) => r.stage === 'denoiser' && r.dtype === dtype);
+    if (!enc || !den) {
+      Wt.dispose();
+      break; // interrupted
+    }
     const total: Row = {
       ...den,
       stage: 'encoder+denoiser',
       ms: (enc.ms as number) + (den.ms as number),
+      ms_min: (enc.ms_min as number) + (den.ms_min as number),
       gflops: (encF + denF) / ((enc.ms as number) + (den.ms as number)) / 1e6,
       tflop: (encF + denF) / 1e12,
       peak_mib: Math.max(enc.peak_mib as number, den.peak_mib as number),
@@ -121,7 +137,7 @@ export async function benchModel(ctx: GpuContext, o: ModelBenchOptions): Promise
     o.onRow(total);
     Wt.dispose();
   }
-  if (o.torch) {
+  if (o.torch && !stopped()) {
     for (const dtype of o.dtypes) {
       const tdt = dtype === 'f16' ? 'bfloat16' : 'float32';
       const r = torchBench({

@@ -11,7 +11,7 @@ import { randomWeightValues, uploadWeights, type ModelWeights } from '../src/mod
 import type { FloatDType } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
 import { barLabel, panelFigure, type BarPanel } from './chart.js';
-import { benchEnv, median, parseWindow, type Row } from './harness.js';
+import { benchEnv, parseWindow, summarize, type Row } from './harness.js';
 
 /** Kernel family of a profile label → the group the profile reports. */
 export function familyGroup(family: string): string {
@@ -69,6 +69,8 @@ export interface ProfileOptions {
   warmup?: number;
   /** Skip the encoder in the per-kernel profile (it dominates on large configs). */
   encoder: boolean;
+  /** Stops at the next pass; the rows measured so far are returned. */
+  signal?: AbortSignal;
   onRow: (r: Row) => void;
   log: (s: string) => void;
 }
@@ -78,14 +80,20 @@ export interface ProfileResult {
   tradeoff: Row[];
 }
 
+/**
+ * `warmup` untimed denoiser passes, `reps` wall-clock passes (no timestamps), then `profiled`
+ * passes with a timestamp on every dispatch, in runs of their own (profiling puts every dispatch in
+ * a pass of its own, which changes the wall time). Returns the wall times and the records of the
+ * last profiled pass.
+ */
 async function timedForward(
   ctx: GpuContext,
   W: ModelWeights,
   z: Float32Array,
   lat: number[],
-  reps: number,
-  warmup: number,
+  passes: { warmup: number; reps: number; profiled: number },
   onPass: (what: string) => void,
+  stopped: () => boolean,
 ): Promise<{ ms: number[]; recs: ProfileRecord[] }> {
   const run = (): void => {
     ctx.scope(() =>
@@ -97,22 +105,30 @@ async function timedForward(
       }),
     );
   };
-  for (let i = 0; i < warmup; i++) {
+  for (let i = 0; i < passes.warmup && !stopped(); i++) {
     run(); // warm-up (compiles)
     await ctx.sync();
-    onPass(`warm-up ${i + 1}/${warmup}`);
+    onPass(`warm-up ${i + 1}/${passes.warmup}`);
   }
   const ms: number[] = [];
-  let recs: ProfileRecord[] = [];
-  for (let i = 0; i < reps; i++) {
-    ctx.setProfiling(true);
-    await ctx.takeProfile();
+  for (let i = 0; i < passes.reps && !stopped(); i++) {
     const t0 = performance.now();
     run();
-    recs = await ctx.takeProfile();
+    await ctx.sync();
     ms.push(performance.now() - t0);
-    ctx.setProfiling(false);
-    onPass(`timed ${i + 1}/${reps}`);
+    onPass(`timed ${i + 1}/${passes.reps}`);
+  }
+  let recs: ProfileRecord[] = [];
+  for (let i = 0; i < passes.profiled && !stopped(); i++) {
+    ctx.setProfiling(true);
+    try {
+      await ctx.takeProfile();
+      run();
+      recs = await ctx.takeProfile();
+    } finally {
+      ctx.setProfiling(false);
+    }
+    onPass(`timestamps ${i + 1}/${passes.profiled}`);
   }
   return { ms, recs };
 }
@@ -150,7 +166,8 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
   // Progress: one line per pass with the time it took and an estimate of what is left from the
   // mean encoder and denoiser pass so far (an L pass takes minutes on a software adapter).
   const encPasses = o.encoder ? warmup + 1 : 0;
-  const passes = encPasses + warmup + 1 + entries.length * (warmup + reps);
+  const passes = encPasses + warmup + 1 + entries.length * (warmup + reps + 1);
+  const stopped = (): boolean => o.signal?.aborted === true;
   const spent = { enc: 0, den: 0 };
   let done = 0;
   let last = performance.now();
@@ -173,7 +190,7 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
     };
 
   // 1. One forward, every dispatch timed.
-  {
+  if (!stopped()) {
     const W = uploadWeights(ctx, cfg, randomWeightValues(cfg, 0), { needEncoder: o.encoder, dtype: o.dtype });
     const recs: ProfileRecord[] = [];
     if (o.encoder) {
@@ -191,7 +208,9 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
       ctx.setProfiling(false);
       tick('timed 1/1');
     }
-    recs.push(...(await timedForward(ctx, W, z, lat, 1, warmup, progress('denoiser'))).recs);
+    recs.push(
+      ...(await timedForward(ctx, W, z, lat, { warmup, reps: 0, profiled: 1 }, progress('denoiser'), stopped)).recs,
+    );
     W.dispose();
     const total = recs.reduce((a, r) => a + r.ms, 0);
     for (const [by, key] of [
@@ -216,25 +235,43 @@ export async function runProfile(ctx: GpuContext, o: ProfileOptions): Promise<Pr
 
   // 2. Window tradeoff (denoiser only, like Table 3b's steps/s).
   for (const { name, c } of entries) {
+    if (stopped()) {
+      break;
+    }
     const W = uploadWeights(ctx, c, randomWeightValues(c, 0), { needEncoder: false, dtype: o.dtype });
     const weightBytes = [...W.gpu.values()].reduce((a, t) => a + t.byteLength, 0);
     ctx.pool.resetPeak();
-    const { ms, recs } = await timedForward(ctx, W, z, lat, reps, warmup, progress(`window ${name}`));
+    const { ms, recs } = await timedForward(
+      ctx,
+      W,
+      z,
+      lat,
+      { warmup, reps, profiled: 1 },
+      progress(`window ${name}`),
+      stopped,
+    );
     W.dispose();
+    if (ms.length === 0 || recs.length === 0) {
+      break; // interrupted
+    }
     const gpuTotal = recs.reduce((a, r) => a + r.ms, 0);
     const attn = recs.filter((r) => r.family === 'attention').reduce((a, r) => a + r.ms, 0);
     const f = denoiserFlops(c);
+    const st = summarize(ms);
     const row: Row = {
       kind: 'tradeoff',
       window: name,
-      ms: median(ms),
+      ms: st.ms,
+      ms_min: st.ms_min,
+      reps: st.reps,
+      // Timestamps come from a pass of their own (not one of the wall-clock passes).
       gpu_ms: gpuTotal,
-      passes_per_s: 1000 / median(ms),
+      passes_per_s: 1000 / st.ms,
       attention_share: attn / gpuTotal,
       attention_ms: attn,
       gflop: f.total / 1e9,
       attention_gflop: f.parts.attention! / 1e9,
-      gflops: f.total / median(ms) / 1e6,
+      gflops: f.total / st.ms / 1e6,
       attention_gflops: attn > 0 ? f.parts.attention! / attn / 1e6 : null,
       peak_mib: (ctx.memory().peakBytesInUse + weightBytes) / 2 ** 20,
       ...base,

@@ -1,5 +1,5 @@
-// Entry point of the benchmark peers. Peers are devDependencies and are loaded only through dynamic import():
-// nothing here is imported from src/.
+// Entry point of the benchmark peers. Peers are devDependencies and are loaded only through dynamic import(); from
+// src/ they use only the f16 codec (src/tensor/f16.ts), shared with the runtime.
 
 import type { AttentionPeer, MatmulPeer, PeerDtype, PeerLoadResult } from './types.js';
 

@@ -3,12 +3,12 @@
 // Field numbers are those of onnx/onnx.proto3: ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto,
 // ValueInfoProto, TypeProto(.Tensor), TensorShapeProto(.Dimension), OperatorSetIdProto.
 
-import { toF16Array } from './f16.js';
+import { toF16Array } from '../../src/tensor/f16.js';
 
-export type OnnxElemType = 'float32' | 'float16';
+export type OnnxElemType = 'float32' | 'float16' | 'int64';
 
 /** TensorProto.DataType values. */
-const DATA_TYPE: Record<OnnxElemType, number> = { float32: 1, float16: 10 };
+const DATA_TYPE: Record<OnnxElemType, number> = { float32: 1, float16: 10, int64: 7 };
 
 /** AttributeProto.AttributeType values. */
 const ATTR_FLOAT = 1;
@@ -42,8 +42,8 @@ export interface OnnxInitializer {
   name: string;
   elemType: OnnxElemType;
   dims: readonly number[];
-  /** f32 values; stored as raw little-endian bytes of elemType (cast to f16, ties to even, when float16). */
-  values: Float32Array;
+  /** Values; stored as raw little-endian bytes of elemType (f16: ties to even; int64: integers). */
+  values: ArrayLike<number>;
 }
 
 export interface OnnxGraph {
@@ -231,7 +231,12 @@ function writeInitializer(w: PbWriter, t: OnnxInitializer): void {
   }
   w.int(2, DATA_TYPE[t.elemType]);
   w.string(8, t.name);
-  const raw = t.elemType === 'float16' ? toF16Array(t.values) : Float32Array.from(t.values);
+  const raw =
+    t.elemType === 'float16'
+      ? toF16Array(t.values)
+      : t.elemType === 'int64'
+        ? BigInt64Array.from(Array.from(t.values, (v) => BigInt(v)))
+        : Float32Array.from(t.values);
   // raw_data is little-endian; typed arrays on x86/ARM are little-endian too.
   w.bytes(9, new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
 }

@@ -81,3 +81,32 @@ export function attentionOpsModel(
     outputs: [{ name: 'o', elemType: elem, dims }],
   });
 }
+
+/** y = x (ai.onnx Identity), both `dims`: moves a tensor between host and ORT's device (IO binding). */
+export function identityModel(dims: readonly number[], elem: OnnxElemType): Uint8Array {
+  return encodeModel({
+    name: 'identity',
+    nodes: [{ opType: 'Identity', name: 'identity', inputs: ['x'], outputs: ['y'] }],
+    inputs: [{ name: 'x', elemType: elem, dims }],
+    outputs: [{ name: 'y', elemType: elem, dims }],
+  });
+}
+
+/**
+ * y = x[0, …, 0] as a [1, …, 1] tensor (ai.onnx Slice): read back to the host, it tells that every
+ * dispatch queued before it on ORT's device has finished (queue order), at the cost of one tiny
+ * dispatch and a one-element readback.
+ */
+export function firstElementModel(dims: readonly number[], elem: OnnxElemType): Uint8Array {
+  const ones = dims.map(() => 1);
+  return encodeModel({
+    name: 'first_element',
+    nodes: [{ opType: 'Slice', name: 'slice', inputs: ['x', 'starts', 'ends'], outputs: ['y'] }],
+    initializers: [
+      { name: 'starts', elemType: 'int64', dims: [dims.length], values: dims.map(() => 0) },
+      { name: 'ends', elemType: 'int64', dims: [dims.length], values: ones },
+    ],
+    inputs: [{ name: 'x', elemType: elem, dims }],
+    outputs: [{ name: 'y', elemType: elem, dims: ones }],
+  });
+}

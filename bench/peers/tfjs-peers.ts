@@ -1,8 +1,9 @@
 // tfjs peers: @tensorflow/tfjs-core 4.22 + @tensorflow/tfjs-backend-webgpu 4.22 on the caller's dawn.node `GPU`.
 // Loaded only through dynamic import(); tfjs has no f16 tensors, so only dtype 'f32' runs.
 
-import { checkBinding, checkLength, chunkSize, timeRuns } from './timing.js';
-import type { AttentionPeer, AttentionProblem, MatmulPeer, PeerDtype, PeerRun, TimingOptions } from './types.js';
+import { timeRuns } from '../stats.js';
+import { checkBinding, checkLength, checkScope, chunkSize } from './timing.js';
+import type { AttentionPeer, AttentionProblem, MatmulPeer, PeerDtype, PeerRun, RunCount, Scope } from './types.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type TfTensor = import('@tensorflow/tfjs-core').Tensor;
@@ -142,17 +143,75 @@ function needF32(dtype: PeerDtype): void {
   }
 }
 
+/** Both scopes: tfjs tensors live on tfjs's own GPUDevice (on the caller's Dawn instance) between ops. */
+const TFJS_SCOPES: readonly Scope[] = ['host', 'device'];
+const TFJS_NOTES: Partial<Record<Scope, string>> = {
+  host: 'tf.tensor from the host arrays (uploaded at first use), the ops, await data() of the output, dispose',
+  device:
+    'inputs resident on its GPUDevice, the ops, submitQueue() + queue.onSubmittedWorkDone(); output left on the GPU',
+};
+
+/** Submits what tfjs has encoded and waits for the GPU: the end of a device-scope run. */
+async function submitAndWait(s: TfState): Promise<void> {
+  const b = s.backend;
+  b.ensureCommandEncoderReady();
+  b.endComputePassEncoder();
+  b.submitQueue();
+  await b.queue.onSubmittedWorkDone();
+}
+
+/**
+ * Times `compute` (which returns the output tensor) on resident inputs made by `inputs`: in the host
+ * scope the inputs are made, uploaded and disposed inside every run and the output is read back; in
+ * the device scope they are made once and the output stays on the GPU (read after timing).
+ */
+async function timeTfjs(
+  s: TfState,
+  scope: Scope,
+  t: RunCount,
+  inputs: () => TfTensor[],
+  compute: (xs: TfTensor[]) => TfTensor,
+): Promise<PeerRun> {
+  const { tf } = s;
+  if (scope === 'host') {
+    const run = async (): Promise<Float32Array> => {
+      const xs = inputs();
+      const o = compute(xs);
+      try {
+        return (await o.data()) as Float32Array;
+      } finally {
+        tf.dispose([...xs, o]);
+      }
+    };
+    const r = await timeRuns(withValidation(s, run), t);
+    return { out: r.last, times: r.times, firstMs: r.firstMs };
+  }
+  const xs = inputs();
+  let prev: TfTensor | null = null;
+  try {
+    const run = async (): Promise<void> => {
+      prev?.dispose();
+      prev = compute(xs);
+      await submitAndWait(s);
+    };
+    const r = await timeRuns(withValidation(s, run), t);
+    const out = (await (prev as TfTensor | null)!.data()) as Float32Array;
+    return { out, times: r.times, firstMs: r.firstMs };
+  } finally {
+    tf.dispose([...xs, ...(prev ? [prev] : [])]);
+  }
+}
+
 class TfjsMatmulPeer implements MatmulPeer {
   readonly impl = IMPL;
   private disposed = false;
 
   constructor(private readonly s: TfState) {}
 
-  /**
-   * Timed region (ms): `tf.matMul(A, B)` (dispatch) → `await C.data()` (GPU compute + copy of C back to the CPU) →
-   * dispose of C. A and B are uploaded before timing and stay on the GPU (their upload is in firstMs only).
-   * firstMs: first run, including input upload and shader compilation.
-   */
+  readonly scopes = TFJS_SCOPES;
+  readonly scopeNotes = TFJS_NOTES;
+
+  /** `tf.matMul(A, B)`; timed per scope as in TFJS_NOTES. firstMs: first run, shader compilation included. */
   async matmul(
     a: Float32Array,
     b: Float32Array,
@@ -160,36 +219,28 @@ class TfjsMatmulPeer implements MatmulPeer {
     n: number,
     k: number,
     dtype: PeerDtype,
-    t: TimingOptions,
+    scope: Scope,
+    t: RunCount,
   ): Promise<PeerRun> {
     try {
       if (this.disposed) {
         throw new Error('peer disposed');
       }
       needF32(dtype);
+      checkScope(IMPL, scope, this.scopes);
       const { tf, limitBytes } = this.s;
       checkLength('A', a, m * k);
       checkLength('B', b, k * n);
       checkBinding('A', m * k * F32_BYTES, limitBytes);
       checkBinding('B', k * n * F32_BYTES, limitBytes);
       checkBinding('C', m * n * F32_BYTES, limitBytes);
-      const ta = tf.tensor2d(a, [m, k], 'float32');
-      const tb = tf.tensor2d(b, [k, n], 'float32');
-      try {
-        const run = async (): Promise<Float32Array> => {
-          const c = tf.matMul(ta, tb);
-          try {
-            return (await c.data()) as Float32Array;
-          } finally {
-            c.dispose();
-          }
-        };
-        const r = await timeRuns(withValidation(this.s, run), t);
-        return { out: r.last, ms: r.ms, firstMs: r.firstMs, reps: r.reps };
-      } finally {
-        ta.dispose();
-        tb.dispose();
-      }
+      return await timeTfjs(
+        this.s,
+        scope,
+        t,
+        () => [tf.tensor2d(a, [m, k], 'float32'), tf.tensor2d(b, [k, n], 'float32')],
+        ([ta, tb]) => tf.matMul(ta!, tb!),
+      );
     } catch (e) {
       throw wrapError(e);
     }
@@ -209,11 +260,13 @@ class TfjsAttentionPeer implements AttentionPeer {
 
   constructor(private readonly s: TfState) {}
 
+  readonly scopes = TFJS_SCOPES;
+  readonly scopeNotes = TFJS_NOTES;
+
   /**
    * Composed of tfjs ops: q, k, v [B, N, NH, D] → transpose → [B·NH, N, D]; per chunk of rows:
    * S = matMul(q, k, false, true) · (1/√D), P = softmax(S), O = matMul(P, v); concat → transpose → [B, N, NH, D].
-   * Rows are chunked so that S (chunk·N²·4 bytes) fits one storage binding.
-   * Timed region (ms): all those ops plus `await O.data()` (readback of O). q, k, v are uploaded before timing.
+   * Rows are chunked so that S (chunk·N²·4 bytes) fits one storage binding. Timed per scope as in TFJS_NOTES.
    */
   async attention(
     q: Float32Array,
@@ -221,13 +274,15 @@ class TfjsAttentionPeer implements AttentionPeer {
     v: Float32Array,
     p: AttentionProblem,
     dtype: PeerDtype,
-    t: TimingOptions,
+    scope: Scope,
+    t: RunCount,
   ): Promise<PeerRun> {
     try {
       if (this.disposed) {
         throw new Error('peer disposed');
       }
       needF32(dtype);
+      checkScope(IMPL, scope, this.scopes);
       const { tf, limitBytes } = this.s;
       const { batch: B, heads: NH, tokens: N, headDim: D } = p;
       const rows = B * NH;
@@ -242,40 +297,28 @@ class TfjsAttentionPeer implements AttentionPeer {
       const chunk = chunkSize(rows, N * N * F32_BYTES, limitBytes);
       const scale = 1 / Math.sqrt(D);
       const shape: [number, number, number, number] = [B, N, NH, D];
-      const tq = tf.tensor4d(q, shape, 'float32');
-      const tk = tf.tensor4d(k, shape, 'float32');
-      const tv = tf.tensor4d(v, shape, 'float32');
-      try {
-        const run = async (): Promise<Float32Array> => {
-          const [qr, kr, vr] = tf.tidy(() =>
-            [tq, tk, tv].map((x) => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [rows, N, D])),
-          ) as [TfTensor, TfTensor, TfTensor];
-          const parts: TfTensor[] = [];
-          for (let r0 = 0; r0 < rows; r0 += chunk) {
-            parts.push(
-              tf.tidy(() => {
-                const take = (x: TfTensor) => (chunk === rows ? x : tf.slice(x, [r0, 0, 0], [chunk, N, D]));
-                const s = tf.mul(tf.matMul(take(qr), take(kr), false, true), scale);
-                return tf.matMul(tf.softmax(s), take(vr));
-              }),
-            );
-          }
-          const o = tf.tidy(() => {
-            const all = parts.length === 1 ? (parts[0] as TfTensor) : tf.concat(parts, 0);
-            return tf.transpose(tf.reshape(all, [B, NH, N, D]), [0, 2, 1, 3]);
-          });
-          tf.dispose([qr, kr, vr, ...parts]);
-          try {
-            return (await o.data()) as Float32Array;
-          } finally {
-            o.dispose();
-          }
-        };
-        const r = await timeRuns(withValidation(this.s, run), t);
-        return { out: r.last, ms: r.ms, firstMs: r.firstMs, reps: r.reps };
-      } finally {
-        tf.dispose([tq, tk, tv]);
-      }
+      const compute = ([tq, tk, tv]: TfTensor[]): TfTensor => {
+        const [qr, kr, vr] = tf.tidy(() =>
+          [tq!, tk!, tv!].map((x) => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [rows, N, D])),
+        ) as [TfTensor, TfTensor, TfTensor];
+        const parts: TfTensor[] = [];
+        for (let r0 = 0; r0 < rows; r0 += chunk) {
+          parts.push(
+            tf.tidy(() => {
+              const take = (x: TfTensor) => (chunk === rows ? x : tf.slice(x, [r0, 0, 0], [chunk, N, D]));
+              const s = tf.mul(tf.matMul(take(qr), take(kr), false, true), scale);
+              return tf.matMul(tf.softmax(s), take(vr));
+            }),
+          );
+        }
+        const o = tf.tidy(() => {
+          const all = parts.length === 1 ? (parts[0] as TfTensor) : tf.concat(parts, 0);
+          return tf.transpose(tf.reshape(all, [B, NH, N, D]), [0, 2, 1, 3]);
+        });
+        tf.dispose([qr, kr, vr, ...parts]);
+        return o;
+      };
+      return await timeTfjs(this.s, scope, t, () => [q, k, v].map((x) => tf.tensor4d(x, shape, 'float32')), compute);
     } catch (e) {
       throw wrapError(e);
     }

@@ -1,44 +1,6 @@
-// Timing loop and size checks shared by the peers.
+// Size checks shared by the peers (their timing loop is bench/stats.ts timeRuns, shared with ours).
 
-import type { TimingOptions } from './types.js';
-
-export interface Timed<R> {
-  last: R;
-  ms: number;
-  firstMs: number;
-  reps: number;
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = s.length >> 1;
-  if (s.length === 0) {
-    return NaN;
-  }
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
-
-/**
- * Runs `run` once (timed as firstMs, plus `setupMs` measured by the caller), `t.warmup` more times untimed, then
- * repeatedly until `t.minTimeMs` of timed runs have elapsed or `t.maxReps` runs were made (at least one).
- * Returns the median wall time of the timed runs and the result of the last run.
- */
-export async function timeRuns<R>(run: () => Promise<R>, t: TimingOptions, setupMs = 0): Promise<Timed<R>> {
-  const t0 = performance.now();
-  let last = await run();
-  const firstMs = setupMs + (performance.now() - t0);
-  for (let i = 0; i < t.warmup; i++) {
-    last = await run();
-  }
-  const times: number[] = [];
-  const start = performance.now();
-  do {
-    const s = performance.now();
-    last = await run();
-    times.push(performance.now() - s);
-  } while (times.length < t.maxReps && performance.now() - start < t.minTimeMs);
-  return { last, ms: median(times), firstMs, reps: times.length };
-}
+import type { Scope } from '../stats.js';
 
 /**
  * Largest divisor c of `count` with c·itemBytes ≤ limitBytes, so that every chunk has the same shape (one ORT session,
@@ -68,5 +30,12 @@ export function checkBinding(what: string, bytes: number, limitBytes: number): v
 export function checkLength(what: string, x: ArrayLike<number>, n: number): void {
   if (x.length !== n) {
     throw new Error(`${what} has ${x.length} values, want ${n}`);
+  }
+}
+
+/** Throws unless the peer can time `scope`. */
+export function checkScope(impl: string, scope: Scope, scopes: readonly Scope[]): void {
+  if (!scopes.includes(scope)) {
+    throw new Error(`${impl} cannot time the '${scope}' scope (it can: ${scopes.join(', ')})`);
   }
 }

@@ -1,17 +1,19 @@
-// walt bench <matmul|attention|model|kernels|extract> and walt profile: benchmarks, JSON lines on
-// stdout with --json (nothing else there starts with '{'), a markdown table otherwise; --out DIR
-// writes both to DIR (and a chart, SVG and PNG, where the bench draws one).
+// walt bench <matmul|attention|model|kernels|extract> and walt profile: benchmarks. With --json,
+// stdout carries only the result rows, one JSON object per line (everything else, progress
+// included, goes to stderr); otherwise a markdown table. --out DIR writes both to DIR (and a chart,
+// SVG and PNG, where the bench draws one). Ctrl-C or --timeout-s stops at the next measurement and
+// still writes the rows measured so far; a sweep in which every case is skipped exits 1.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
 import { writeChart } from '../../bench/chart.js';
 import { benchExtract, EXTRACT_COLUMNS } from '../../bench/extract.js';
-import { markdownTable, printJsonRow, type Row } from '../../bench/harness.js';
+import { markdownTable, type Row, type Scope } from '../../bench/harness.js';
 import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
-import { benchMatmul } from '../../bench/matmul.js';
+import { benchMatmul, MATMUL_COLUMNS } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
 import { KERNEL_COLUMNS, profileChart, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
-import { loadOrTune } from '../gpu/autotune.js';
+import { loadOrTune } from '../kernels/tuning.js';
 import { SUPPORTED_HEAD_DIMS } from '../kernels/attention.js';
 import { GpuContext } from '../gpu/context.js';
 import { loadConfig } from '../model/config.js';
@@ -21,29 +23,42 @@ import { flag, int, intList, optStr, parse, str, UsageError, type OptionSpec } f
 
 export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract> [options]
 
-walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--json]
-                  [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none] [--min-time-ms 1500]
-                  [--out DIR] [--adapter NAME]
-  M=N=K products through walt and, in the same process on the same adapter, the peers.
-  Every result is checked against f64 CPU values before its time counts (ok, err).
-  Rows: impl, m, n, k, dtype, ms (median wall, submit → done), gpu_ms (timestamps), gflops, ok,
-  err, adapter, software, first_ms (cold, compilation included), reps, variant, date, commit.
-  --out DIR also writes DIR/matmul-<dtype>-<date>.jsonl and .md.
+Every bench: [--json] [--out DIR] [--note TEXT] [--timeout-s S] [--adapter NAME]. --note: a line for
+the top of the markdown result file (e.g. the machine's load). --json: stdout carries only the
+result rows, one JSON object per line; progress ([i/n] …, time left) and messages go to stderr.
+Ctrl-C or --timeout-s S stops at the next measurement and still prints and writes the rows measured
+so far (exit 130, or 124 on a timeout; a second Ctrl-C writes them at once). A sweep in which every
+case is skipped exits 1. --out DIR writes DIR/<bench>-<date>.jsonl and .md (+ .svg/.png charts).
+
+Scopes (matmul, attention): every row has scope "host" (upload of the inputs, compute, download of
+the output, as a library caller sees it) or "device" (inputs resident, output left on the GPU,
+submit to completion). walt and walt-naive: both; tfjs-webgpu: both; ort-webgpu(-ops): both (IO
+binding; completion by a one-element readback); ort-cpu: host. walt_x = ms / walt's ms of the same
+case and scope. ms (median) and ms_min (best) come from the same number of timed runs (reps) for
+every implementation of a case: enough for --min-time-ms of ours (3…30), or --reps N. gpu_ms (GPU
+timestamps, ours) is measured in runs of its own.
+
+walt bench matmul [--sizes 256,512,1024,2048] [--dtype f32|f16] [--reps N] [--min-time-ms 1500]
+                  [--peers tfjs-webgpu,ort-webgpu,ort-cpu | --peers none]
+  M=N=K products through walt and, in the same process on the same adapter, the peers. Every
+  result is checked against float64 values (8 rows of C) before its time counts (ok, err). Rows:
+  impl, scope, m, n, k, dtype, ms, ms_min, reps, gpu_ms, gflops, walt_x, ok, err, first_ms (cold,
+  compilation included), variant, adapter, software, date, commit. --out: matmul-<dtype>-<date>.*
 
 walt bench attention [--quick] [--windows 1x16x16,5x4x4,5x8x8,5x16x16,full] [--latent 5x16x16]
                      [--heads 16] [--head-dim 64,72,80,96,104,112,128] [--batch 1] [--dtype f32,f16]
                      [--peers tfjs-webgpu,ort-webgpu,ort-webgpu-ops | --peers none]
-                     [--rounds 1] [--min-time-ms 1500] [--matmul-size N] [--json] [--out DIR]
+                     [--rounds 1] [--reps N] [--min-time-ms 1500] [--matmul-size N]
   Fused windowed attention (walt), our unfused three-pass baseline (walt-naive) and the peers in
   the same process on the same adapter: attention composed from tfjs-webgpu ops, onnxruntime's
   WebGPU MultiHeadAttention (ort-webgpu) and its plain-op graph (ort-webgpu-ops). Every result is
-  checked against float64 values at sampled rows: err = max|Δ|/max|ref|; ok when err ≤ 1e-5 (ours,
-  f32), 1e-2 (ours, f16), 5e-2 (peers). gflops = 4·N·N_w·head_dim·heads / time; gb_s counts q, k,
-  v and o once; matmul_share = gflops / our matmul GFLOP/s at N³ measured first in the same run
-  (N = --matmul-size: 1024 on a software adapter, 4096 on a GPU). --quick: head dim 64, 16 heads
-  (width 1024), both dtypes where supported, 5 windows. --out DIR writes
-  attention-<date>.{jsonl,md,svg,png}. --rounds R times every case R times in turn (fairer on a
-  shared machine).
+  checked against float64 values on sampled (window, head) pairs: err = max|Δ|/max|ref|; ok when
+  err ≤ 1e-5 (ours, f32), 1e-2 (ours, f16), 5e-2 (peers); a row that fails still counts for speed.
+  gflops = 4·N·N_w·head_dim·heads / ms; gb_s counts q, k, v and o once; matmul_share = gflops /
+  our matmul GFLOP/s at N³ in the same scope, measured first (N = --matmul-size: 1024 on a
+  software adapter, 4096 on a GPU). --quick: head dim 64, 16 heads, both dtypes where supported.
+  --rounds R times every case R times in turn (fairer on a shared machine). --out:
+  attention-<date>.{jsonl,md,svg,png}.
 
 walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup N] [--reps N]
                  [--torch] [--json] [--out DIR] [--adapter NAME]
@@ -79,8 +94,6 @@ passes first (default 1; 0 on a software adapter for models above 50 GFLOP per p
 run those in the background).
 `;
 
-const MATMUL_COLUMNS = ['impl', 'm', 'n', 'k', 'dtype', 'ms', 'gpu_ms', 'gflops', 'ok', 'err', 'first_ms', 'variant'];
-
 type Values = Record<string, string | boolean | undefined>;
 
 /** One table a bench returns: rows, the columns of its markdown, and optionally a chart. */
@@ -107,15 +120,20 @@ async function openBenchContext(adapter: string | undefined): Promise<GpuContext
 }
 
 /** Writes a table's files under `dir` (each atomically, so a result is never half-written). */
-async function writeResults(dir: string | undefined, t: Table): Promise<void> {
+async function writeResults(dir: string | undefined, t: Table, note = ''): Promise<void> {
   if (!dir) {
+    return;
+  }
+  if (t.rows.length === 0) {
+    process.stderr.write(`walt bench: ${t.name}: no rows, nothing written\n`);
     return;
   }
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
   const base = join(dir, `${t.name}-${stamp}`);
+  const header = [note, t.header].filter(Boolean).join('\n\n');
   await writeBytesAtomic(`${base}.jsonl`, t.rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  await writeBytesAtomic(`${base}.md`, `${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}`);
+  await writeBytesAtomic(`${base}.md`, `${header ? `${header}\n\n` : ''}${markdownTable(t.rows, t.columns)}`);
   if (t.chart) {
     await writeChart(`${base}.svg`, t.chart);
     await writeChart(`${base}.png`, t.chart);
@@ -123,17 +141,33 @@ async function writeResults(dir: string | undefined, t: Table): Promise<void> {
   process.stderr.write(`walt bench: wrote ${base}.{jsonl,md${t.chart ? ',svg,png' : ''}}\n`);
 }
 
+/** What a bench's run gets: its options, the context, where rows and messages go, the stop signal. */
+interface RunArgs {
+  v: Values;
+  ctx: GpuContext | null;
+  emit: (r: Row) => void;
+  say: (s: string) => void;
+  signal: AbortSignal;
+}
+
 /** One bench: its own options, whether it needs a GPU context, and its tables. */
 interface BenchSpec {
   options: OptionSpec;
   /** Opens a bench context (tuned) for `run`; false when the bench opens its own. */
   gpu: boolean;
-  run: (v: Values, ctx: GpuContext | null, emit: (r: Row) => void, log: (s: string) => void) => Promise<Table[]>;
+  /** The table written from the rows emitted so far when a bench is stopped before it returns. */
+  partial: (v: Values) => { name: string; columns: string[] };
+  run: (a: RunArgs) => Promise<Table[]>;
 }
 
 const log = (m: string): void => {
   process.stderr.write(`walt bench: ${m}\n`);
 };
+
+/** Timed runs per implementation and scope (--reps), when given. */
+function repsOption(v: Values): { reps?: number } {
+  return v.reps !== undefined ? { reps: int(v, 'reps', 1, 1) } : {};
+}
 
 const BENCHES: Record<string, BenchSpec> = {
   matmul: {
@@ -141,10 +175,12 @@ const BENCHES: Record<string, BenchSpec> = {
       sizes: { type: 'string' },
       dtype: { type: 'string' },
       peers: { type: 'string' },
+      reps: { type: 'string' },
       'min-time-ms': { type: 'string' },
     },
     gpu: true,
-    run: async (v, ctx, emit, say) => {
+    partial: (v) => ({ name: `matmul-${str(v, 'dtype', 'f32')}`, columns: MATMUL_COLUMNS }),
+    run: async ({ v, ctx, emit, say, signal }) => {
       const sizes = intList(str(v, 'sizes', '256,512,1024,2048'), 'sizes');
       if (sizes.some((x) => x < 1)) {
         throw new UsageError('--sizes must be positive integers');
@@ -154,15 +190,17 @@ const BENCHES: Record<string, BenchSpec> = {
         throw new UsageError(`--dtype f16: ${ctx!.adapter.name} has no shader-f16`);
       }
       const peersArg = str(v, 'peers', 'tfjs-webgpu,ort-webgpu,ort-cpu');
-      const rows = await benchMatmul(ctx!, {
+      const r = await benchMatmul(ctx!, {
         sizes,
         dtype,
         peers: peersArg === 'none' ? [] : peersArg.split(',').filter(Boolean),
         minTimeMs: int(v, 'min-time-ms', 1500, 0),
+        ...repsOption(v),
+        signal,
         onRow: emit,
         log: say,
       });
-      return [{ name: `matmul-${dtype}`, rows, columns: MATMUL_COLUMNS }];
+      return [{ name: `matmul-${dtype}`, rows: r.rows, columns: MATMUL_COLUMNS, header: r.header }];
     },
   },
   attention: {
@@ -176,11 +214,13 @@ const BENCHES: Record<string, BenchSpec> = {
       dtype: { type: 'string' },
       peers: { type: 'string' },
       rounds: { type: 'string' },
+      reps: { type: 'string' },
       'min-time-ms': { type: 'string' },
       'matmul-size': { type: 'string' },
     },
     gpu: true,
-    run: async (v, ctx, emit, say) => {
+    partial: () => ({ name: 'attention', columns: ATTENTION_COLUMNS }),
+    run: async ({ v, ctx, emit, say, signal }) => {
       const c = ctx!;
       const quick = flag(v, 'quick');
       const latent = intList(str(v, 'latent', '5x16x16').replace(/x/g, ','), 'latent');
@@ -200,9 +240,9 @@ const BENCHES: Record<string, BenchSpec> = {
         say(`f16 skipped: ${c.adapter.name} has no shader-f16`);
       }
       const usable = dtypes.filter((d) => d === 'f32' || c.caps.f16);
-      // The reference matmul rate of this adapter, in this run (our own tuned matmul, N³).
+      // The reference matmul rate of this adapter, in this run (our own tuned matmul, N³), per scope.
       const size = int(v, 'matmul-size', c.adapter.isSoftware ? 1024 : 4096, 64);
-      const matmulGflops: Partial<Record<FloatDType, number>> = {};
+      const matmulGflops: Partial<Record<FloatDType, Partial<Record<Scope, number>>>> = {};
       const header: string[] = [];
       for (const dtype of usable) {
         const mm = await benchMatmul(c, {
@@ -210,19 +250,19 @@ const BENCHES: Record<string, BenchSpec> = {
           dtype,
           peers: [],
           minTimeMs: 1000,
+          signal,
           onRow: () => {},
           log: say,
         });
-        const r = mm.find((x) => x.impl === 'walt' && x.ok === true);
-        if (r) {
-          matmulGflops[dtype] = r.gflops as number;
-          const line = `matmul ${size}³ ${dtype}: ${(r.ms as number).toFixed(1)} ms, ${(r.gflops as number).toFixed(2)} GFLOP/s (walt, same run: the reference of matmul_share)`;
+        for (const r of mm.rows.filter((x) => x.impl === 'walt' && x.ok === true)) {
+          (matmulGflops[dtype] ??= {})[r.scope as Scope] = r.gflops as number;
+          const line = `matmul ${size}³ ${dtype} ${String(r.scope)}: ${(r.ms as number).toFixed(1)} ms, ${(r.gflops as number).toFixed(2)} GFLOP/s (walt, same run: the reference of matmul_share in that scope)`;
           header.push(line);
           say(line);
         }
       }
       const peersArg = str(v, 'peers', 'tfjs-webgpu,ort-webgpu,ort-webgpu-ops');
-      const rows = await benchAttention(c, {
+      const r = await benchAttention(c, {
         windows: str(v, 'windows', '1x16x16,5x4x4,5x8x8,5x16x16,full').split(',').filter(Boolean),
         latent: latent as [number, number, number],
         heads: int(v, 'heads', 16, 1),
@@ -231,18 +271,20 @@ const BENCHES: Record<string, BenchSpec> = {
         dtypes: usable,
         peers: peersArg === 'none' ? [] : peersArg.split(',').filter(Boolean),
         minTimeMs: int(v, 'min-time-ms', quick ? 1000 : 1500, 0),
+        ...repsOption(v),
         rounds: int(v, 'rounds', 1, 1),
         matmulGflops,
+        signal,
         onRow: emit,
         log: say,
       });
       return [
         {
           name: 'attention',
-          rows,
+          rows: r.rows,
           columns: ATTENTION_COLUMNS,
-          header: header.join('\n\n'),
-          ...(rows.length ? { chart: attentionChart(rows).svg } : {}),
+          header: [r.header, ...header].join('\n\n'),
+          ...(r.rows.length ? { chart: attentionChart(r.rows).svg } : {}),
         },
       ];
     },
@@ -258,7 +300,8 @@ const BENCHES: Record<string, BenchSpec> = {
       torch: { type: 'boolean' },
     },
     gpu: true,
-    run: async (v, ctx, emit, say) => {
+    partial: (v) => ({ name: `model-${str(v, 'config', 'L')}`, columns: MODEL_COLUMNS }),
+    run: async ({ v, ctx, emit, say, signal }) => {
       const config = loadConfig(str(v, 'config', 'L'));
       if (v.frames !== undefined || v.size !== undefined) {
         const size = int(v, 'size', config.pixels[1], 8);
@@ -273,6 +316,7 @@ const BENCHES: Record<string, BenchSpec> = {
         warmup: int(v, 'warmup', soft ? 0 : 1, 0),
         reps: int(v, 'reps', soft ? 1 : 3, 1),
         torch: flag(v, 'torch'),
+        signal,
         onRow: emit,
         log: say,
       });
@@ -282,7 +326,8 @@ const BENCHES: Record<string, BenchSpec> = {
   kernels: {
     options: { full: { type: 'boolean' }, 'max-time-s': { type: 'string' } },
     gpu: true,
-    run: async (v, ctx, emit, say) => {
+    partial: () => ({ name: 'kernels', columns: KERNELS_COLUMNS }),
+    run: async ({ v, ctx, emit, say }) => {
       const rows = await benchKernels(ctx!, {
         full: flag(v, 'full'),
         maxTimeS: int(v, 'max-time-s', 2, 0),
@@ -295,7 +340,8 @@ const BENCHES: Record<string, BenchSpec> = {
   extract: {
     options: { config: { type: 'string' }, compute: { type: 'string' }, torch: { type: 'boolean' } },
     gpu: false,
-    run: async (v, _ctx, emit, say) => {
+    partial: () => ({ name: 'extract', columns: EXTRACT_COLUMNS }),
+    run: async ({ v, emit, say }) => {
       const adapter = optStr(v, 'adapter');
       const rows = await benchExtract({
         config: loadConfig(str(v, 'config', 'test-tiny')),
@@ -318,7 +364,8 @@ const BENCHES: Record<string, BenchSpec> = {
       'no-encoder': { type: 'boolean' },
     },
     gpu: true,
-    run: async (v, ctx, emit, say) => {
+    partial: (v) => ({ name: `profile-${str(v, 'config', 'test-tiny')}`, columns: ['kind', ...TRADEOFF_COLUMNS] }),
+    run: async ({ v, ctx, emit, say, signal }) => {
       if (!ctx!.device.features.has('timestamp-query')) {
         throw new UsageError(`${ctx!.adapter.name} has no timestamp-query: per-kernel times are unavailable`);
       }
@@ -330,6 +377,7 @@ const BENCHES: Record<string, BenchSpec> = {
         ...(v.reps !== undefined ? { reps: int(v, 'reps', 3, 1) } : {}),
         ...(v.warmup !== undefined ? { warmup: int(v, 'warmup', 1, 0) } : {}),
         encoder: !flag(v, 'no-encoder'),
+        signal,
         onRow: emit,
         log: say,
       });
@@ -339,12 +387,43 @@ const BENCHES: Record<string, BenchSpec> = {
           name: `profile-${config.name}-tradeoff`,
           rows: r.tradeoff,
           columns: TRADEOFF_COLUMNS,
-          chart: profileChart(r),
+          ...(r.tradeoff.length ? { chart: profileChart(r) } : {}),
         },
       ];
     },
   },
 };
+
+/** Exit statuses of a bench stopped before it finished (its rows so far are written). */
+const EXIT_INTERRUPTED = 130;
+const EXIT_TIMED_OUT = 124;
+/** After --timeout-s, how long the current measurement may take to finish before the rows are written anyway. */
+const TIMEOUT_GRACE_MS = 15_000;
+
+/**
+ * In --json mode, makes stdout carry only `write`'s rows: anything else written there (console.log of
+ * a dependency, a stray message) goes to stderr until the returned function restores stdout.
+ */
+function reserveStdout(): { write: (line: string) => void; restore: () => void } {
+  const out = process.stdout;
+  const original = out.write.bind(out);
+  const log = console.log;
+  const info = console.info;
+  const debug = console.debug;
+  out.write = process.stderr.write.bind(process.stderr);
+  console.log = console.info = console.debug = console.error;
+  return {
+    write: (line) => {
+      original(line);
+    },
+    restore: () => {
+      out.write = original;
+      console.log = log;
+      console.info = info;
+      console.debug = debug;
+    },
+  };
+}
 
 async function runBench(what: string, argv: string[], help: string): Promise<number> {
   const spec = BENCHES[what];
@@ -360,27 +439,96 @@ async function runBench(what: string, argv: string[], help: string): Promise<num
     json: { type: 'boolean' },
     out: { type: 'string' },
     adapter: { type: 'string' },
+    'timeout-s': { type: 'string' },
+    note: { type: 'string' },
   });
   if (flag(values, 'help')) {
     process.stdout.write(help);
     return 0;
   }
   const json = flag(values, 'json');
-  const ctx = spec.gpu ? await openBenchContext(optStr(values, 'adapter')) : null;
+  const timeoutS = values['timeout-s'] !== undefined ? int(values, 'timeout-s', 0, 1) : 0;
+  const out = optStr(values, 'out');
+  const userNote = optStr(values, 'note') ?? '';
+  const stdout = json ? reserveStdout() : null;
+  const collected: Row[] = [];
+  const emit = (r: Row): void => {
+    collected.push(r);
+    stdout?.write(`${JSON.stringify(r)}\n`);
+  };
+  const controller = new AbortController();
+  // Why the bench was stopped (set by the SIGINT handler or the timer).
+  const state: { stop: 'interrupted' | 'timed out' | null } = { stop: null };
+  const code = (): number => (state.stop === 'interrupted' ? EXIT_INTERRUPTED : EXIT_TIMED_OUT);
+  const partialNote = (): string =>
+    `**Partial results**: the bench was ${state.stop ?? 'stopped'} (${collected.length} rows measured before that).`;
+  // The last resort: write what was emitted and exit without waiting for the current measurement.
+  const stopNow = async (): Promise<void> => {
+    try {
+      const t = spec.partial(values);
+      if (!json) {
+        process.stdout.write(markdownTable(collected, t.columns));
+      }
+      await writeResults(out, { ...t, rows: collected }, [userNote, partialNote()].filter(Boolean).join('\n\n'));
+    } finally {
+      process.exit(code());
+    }
+  };
+  let hard: NodeJS.Timeout | null = null;
+  const onSigint = (): void => {
+    if (state.stop === null) {
+      state.stop = 'interrupted';
+      controller.abort();
+      log(
+        'interrupted: finishing the current measurement, then writing the rows measured so far (Ctrl-C again to write them now)',
+      );
+    } else {
+      void stopNow();
+    }
+  };
+  process.on('SIGINT', onSigint);
+  const timer = timeoutS
+    ? setTimeout(() => {
+        state.stop = 'timed out';
+        controller.abort();
+        log(`--timeout-s ${timeoutS} reached: stopping at the next measurement`);
+        hard = setTimeout(() => void stopNow(), TIMEOUT_GRACE_MS);
+        hard.unref();
+      }, timeoutS * 1000)
+    : null;
+  timer?.unref();
+  let ctx: GpuContext | null = null;
   try {
-    const tables = await spec.run(values, ctx, (r) => (json ? printJsonRow(r) : undefined), log);
+    ctx = spec.gpu ? await openBenchContext(optStr(values, 'adapter')) : null;
+    const tables = await spec.run({ v: values, ctx, emit, say: log, signal: controller.signal });
     for (const t of tables) {
       if (!json) {
         process.stdout.write(
           `${tables.length > 1 ? `## ${t.name}\n\n` : ''}${t.header ? `${t.header}\n\n` : ''}${markdownTable(t.rows, t.columns)}\n`,
         );
       }
-      await writeResults(optStr(values, 'out'), t);
+      await writeResults(out, t, [userNote, state.stop ? partialNote() : ''].filter(Boolean).join('\n\n'));
     }
+    if (state.stop) {
+      log(`${state.stop}: ${collected.length} rows measured${out ? ` and written to ${out}` : ''}`);
+      return code();
+    }
+    if (tables.every((t) => t.rows.length === 0)) {
+      log('every case was skipped (see the messages above): no rows measured');
+      return 1;
+    }
+    return 0;
   } finally {
+    process.off('SIGINT', onSigint);
+    if (timer) {
+      clearTimeout(timer);
+    }
+    if (hard) {
+      clearTimeout(hard);
+    }
+    stdout?.restore();
     await ctx?.close();
   }
-  return 0;
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {

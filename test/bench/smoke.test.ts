@@ -1,6 +1,6 @@
 // Every bench runs at a tiny size on the software adapter and prints rows of the documented
-// schema (times are not checked). stdout carries one JSON object per line and nothing else
-// there starts with '{'.
+// schema (times are not checked). With --json, stdout carries one JSON object per line and
+// nothing else; matmul and attention rows carry their scope.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,10 +12,11 @@ const CLI = join(process.cwd(), 'dist/cli.js');
 function rows(args: string[]): Record<string, unknown>[] {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 600_000 });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stdout.split('\n').filter((l) => l !== '');
+  for (const l of lines) {
+    expect(l.startsWith('{') && l.endsWith('}'), `stdout line that is not a JSON row: ${l}`).toBe(true);
+  }
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function expectFields(row: Record<string, unknown>, fields: Record<string, 'number' | 'string' | 'boolean'>): void {
@@ -43,9 +44,23 @@ describe('bench smoke tests (schema only)', () => {
     const impls = new Set(r.map((x) => x.impl));
     expect(impls.has('walt')).toBe(true);
     expect(impls.size).toBeGreaterThanOrEqual(3);
+    // Every implementation in every scope it can time: ours and the GPU peers both, ORT's CPU EP host only.
+    const scopesOf = (impl: string) => new Set(r.filter((x) => x.impl === impl && x.m === 64).map((x) => x.scope));
+    expect(scopesOf('walt')).toEqual(new Set(['host', 'device']));
+    for (const peer of ['tfjs-webgpu', 'ort-webgpu']) {
+      if (impls.has(peer)) {
+        expect(scopesOf(peer), peer).toEqual(new Set(['host', 'device']));
+      }
+    }
+    if (impls.has('ort-cpu')) {
+      expect(scopesOf('ort-cpu')).toEqual(new Set(['host']));
+    }
     for (const x of r) {
       expectFields(x, {
         impl: 'string',
+        scope: 'string',
+        ms_min: 'number',
+        reps: 'number',
         m: 'number',
         n: 'number',
         k: 'number',
@@ -117,11 +132,21 @@ describe('bench smoke tests (schema only)', () => {
       out,
     ]);
     const walt = r.filter((x) => x.impl === 'walt');
-    expect(walt.map((x) => x.window)).toEqual(['1x4x4', '5x2x2', 'full']);
+    expect(walt.map((x) => `${String(x.window)}/${String(x.scope)}`)).toEqual([
+      '1x4x4/host',
+      '1x4x4/device',
+      '5x2x2/host',
+      '5x2x2/device',
+      'full/host',
+      'full/device',
+    ]);
     expect(new Set(r.map((x) => x.impl))).toContain('walt-naive');
     for (const x of r) {
       expectFields(x, {
         impl: 'string',
+        scope: 'string',
+        ms_min: 'number',
+        walt_x: 'number',
         window: 'string',
         heads: 'number',
         head_dim: 'number',

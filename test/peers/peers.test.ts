@@ -1,20 +1,24 @@
-// Benchmark peers (bench/peers): each peer's output against a float64 CPU reference on small shapes.
-// Peers that cannot load here are skipped with their reason, as the loaders promise.
+// Benchmark peers (bench/peers): each peer's output, in every scope it can time, against the float64
+// CPU references of src/ref on small shapes. Peers that cannot load here are skipped with their
+// reason, as the loaders promise. Also the f16 codec the peers share with the runtime (src/tensor/f16).
 
 import { describe, expect, test } from 'vitest';
 import { create, globals } from 'webgpu';
-import { f16BitsToF32, f32ToF16Bits, roundToF16 } from '../../bench/peers/f16.js';
 import { loadAttentionPeer, loadMatmulPeer, type AttentionProblem, type PeerDtype } from '../../bench/peers/index.js';
 import { encodeModel } from '../../bench/peers/onnx-builder.js';
-import { checkBinding, chunkSize, median } from '../../bench/peers/timing.js';
+import { checkBinding, checkScope, chunkSize } from '../../bench/peers/timing.js';
+import { median } from '../../bench/stats.js';
+import { attentionRef } from '../../src/ref/attention.js';
+import { matmulRef } from '../../src/ref/matmul.js';
+import { f16BitsToF32, f32ToF16Bits, roundToF16 } from '../../src/tensor/f16.js';
 
 Object.assign(globalThis, globals);
 // dawn.node crashes when the instance is collected while a device lives: keep it referenced for the whole run.
 const gpu = create([]);
 (globalThis as { __gpu?: GPU }).__gpu = gpu;
 
-const ONCE = { warmup: 0, minTimeMs: 0, maxReps: 1 };
-const TWICE = { warmup: 1, minTimeMs: 1e9, maxReps: 2 };
+const ONCE = { warmup: 0, reps: 1 };
+const TWICE = { warmup: 1, reps: 2 };
 
 /** Deterministic values in [-1, 1). */
 function randoms(n: number, seed: number): Float32Array {
@@ -25,53 +29,18 @@ function randoms(n: number, seed: number): Float32Array {
   });
 }
 
-function matmulRef(a: Float32Array, b: Float32Array, m: number, n: number, k: number): Float64Array {
-  const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let acc = 0;
-      for (let l = 0; l < k; l++) {
-        acc += (a[i * k + l] ?? 0) * (b[l * n + j] ?? 0);
-      }
-      c[i * n + j] = acc;
-    }
-  }
-  return c;
-}
-
-/** O = softmax(Q·Kᵀ/√D)·V per (b, h), all [B, N, NH, D]. */
-function attentionRef(q: Float32Array, k: Float32Array, v: Float32Array, p: AttentionProblem): Float64Array {
-  const { batch: B, heads: NH, tokens: N, headDim: D } = p;
-  const o = new Float64Array(B * N * NH * D);
-  const at = (b: number, t: number, h: number) => ((b * N + t) * NH + h) * D;
-  const s = new Float64Array(N);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < NH; h++) {
-      for (let i = 0; i < N; i++) {
-        let mx = -Infinity;
-        for (let j = 0; j < N; j++) {
-          let acc = 0;
-          for (let d = 0; d < D; d++) {
-            acc += (q[at(b, i, h) + d] ?? 0) * (k[at(b, j, h) + d] ?? 0);
-          }
-          s[j] = acc / Math.sqrt(D);
-          mx = Math.max(mx, acc / Math.sqrt(D));
-        }
-        let sum = 0;
-        for (let j = 0; j < N; j++) {
-          s[j] = Math.exp((s[j] ?? 0) - mx);
-          sum += s[j] ?? 0;
-        }
-        for (let j = 0; j < N; j++) {
-          const w = (s[j] ?? 0) / sum;
-          for (let d = 0; d < D; d++) {
-            o[at(b, i, h) + d] = (o[at(b, i, h) + d] ?? 0) + w * (v[at(b, j, h) + d] ?? 0);
-          }
-        }
-      }
-    }
-  }
-  return o;
+/** O = softmax(Q·Kᵀ/√D)·V per (b, h), all [B, N, NH, D]: src/ref/attention.ts with one window of N tokens per b. */
+function attentionRefOf(q: Float32Array, k: Float32Array, v: Float32Array, p: AttentionProblem): Float64Array {
+  return attentionRef({
+    q,
+    k,
+    v,
+    latent: [1, 1, p.tokens],
+    window: [1, 1, p.tokens],
+    batch: p.batch,
+    heads: p.heads,
+    headDim: p.headDim,
+  });
 }
 
 function errors(got: Float32Array, ref: Float64Array): { maxErr: number; maxRef: number } {
@@ -84,7 +53,7 @@ function errors(got: Float32Array, ref: Float64Array): { maxErr: number; maxRef:
   return { maxErr, maxRef };
 }
 
-describe('f16 conversion', () => {
+describe('f16 codec (src/tensor/f16.ts, shared by the runtime and the peers)', () => {
   test('known values round to nearest even', () => {
     const cases: [number, number][] = [
       [0, 0x0000],
@@ -131,6 +100,7 @@ describe('peer helpers', () => {
     expect(chunkSize(7, 100, 350)).toBe(1);
     expect(() => chunkSize(2, 200, 100)).toThrow(/binding limit/);
     expect(() => checkBinding('x', 101, 100)).toThrow(/x is 101 bytes/);
+    expect(() => checkScope('ort-cpu', 'device', ['host'])).toThrow(/cannot time the 'device' scope/);
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
   });
@@ -161,7 +131,7 @@ describe('matmul peers, m 64, n 48, k 40', () => {
     ['ort-webgpu', 'f16', 1e-2],
     ['ort-cpu', 'f16', 1e-2],
   ];
-  test.for(cases)('%s %s', async ([name, dtype, tol], ctx) => {
+  test.for(cases)('%s %s, every scope it can time', async ([name, dtype, tol], ctx) => {
     const loaded = await loadMatmulPeer(name, gpu, dtype);
     if (loaded.peer === undefined) {
       console.warn(`skipped: ${loaded.skipped}`);
@@ -171,15 +141,27 @@ describe('matmul peers, m 64, n 48, k 40', () => {
     const peer = loaded.peer;
     try {
       expect(peer.impl).toBe(name);
-      const r = await peer.matmul(a, b, m, n, k, dtype, TWICE);
-      expect(r.out).toHaveLength(m * n);
-      expect(r.reps).toBe(2);
-      expect(r.ms).toBeGreaterThan(0);
-      expect(r.firstMs).toBeGreaterThan(0);
-      const ref = dtype === 'f16' ? matmulRef(roundToF16(a), roundToF16(b), m, n, k) : matmulRef(a, b, m, n, k);
-      const { maxErr, maxRef } = errors(r.out, ref);
-      console.log(`${name} ${dtype} matmul: max err ${maxErr.toExponential(2)}, max|ref| ${maxRef.toFixed(3)}`);
-      expect(maxErr).toBeLessThan(tol * maxRef);
+      expect(peer.scopes).toEqual(name === 'ort-cpu' ? ['host'] : ['host', 'device']);
+      for (const scope of peer.scopes) {
+        expect(peer.scopeNotes[scope], scope).toBeTruthy();
+      }
+      const ref =
+        dtype === 'f16' ? matmulRef({ a: roundToF16(a), b: roundToF16(b), m, n, k }) : matmulRef({ a, b, m, n, k });
+      for (const scope of peer.scopes) {
+        const r = await peer.matmul(a, b, m, n, k, dtype, scope, TWICE);
+        expect(r.out).toHaveLength(m * n);
+        expect(r.times).toHaveLength(2);
+        expect(Math.min(...r.times)).toBeGreaterThan(0);
+        expect(r.firstMs).toBeGreaterThan(0);
+        const { maxErr, maxRef } = errors(r.out, ref);
+        console.log(
+          `${name} ${dtype} ${scope} matmul: max err ${maxErr.toExponential(2)}, max|ref| ${maxRef.toFixed(3)}`,
+        );
+        expect(maxErr, scope).toBeLessThan(tol * maxRef);
+      }
+      if (!peer.scopes.includes('device')) {
+        await expect(peer.matmul(a, b, m, n, k, dtype, 'device', ONCE)).rejects.toThrow(/cannot time/);
+      }
     } finally {
       await peer.dispose();
     }
@@ -200,7 +182,7 @@ describe('attention peers, B 2, NH 2, N 17, D 16', () => {
     ['ort-webgpu', 'f16', 5e-2],
     ['ort-webgpu-ops', 'f16', 2e-2],
   ];
-  test.for(cases)('%s %s', async ([name, dtype, tol], ctx) => {
+  test.for(cases)('%s %s, every scope it can time', async ([name, dtype, tol], ctx) => {
     const loaded = await loadAttentionPeer(name, gpu, dtype);
     if (loaded.peer === undefined) {
       console.warn(`skipped: ${loaded.skipped}`);
@@ -210,13 +192,19 @@ describe('attention peers, B 2, NH 2, N 17, D 16', () => {
     const peer = loaded.peer;
     try {
       expect(peer.impl).toBe(name);
-      const r = await peer.attention(q, k, v, p, dtype, ONCE);
-      expect(r.out).toHaveLength(size);
+      expect(peer.scopes).toEqual(['host', 'device']);
       const ref =
-        dtype === 'f16' ? attentionRef(roundToF16(q), roundToF16(k), roundToF16(v), p) : attentionRef(q, k, v, p);
-      const { maxErr, maxRef } = errors(r.out, ref);
-      console.log(`${name} ${dtype} attention: max err ${maxErr.toExponential(2)}, max|ref| ${maxRef.toFixed(3)}`);
-      expect(maxErr).toBeLessThan(tol * maxRef);
+        dtype === 'f16' ? attentionRefOf(roundToF16(q), roundToF16(k), roundToF16(v), p) : attentionRefOf(q, k, v, p);
+      for (const scope of peer.scopes) {
+        const r = await peer.attention(q, k, v, p, dtype, scope, ONCE);
+        expect(r.out).toHaveLength(size);
+        expect(r.times).toHaveLength(1);
+        const { maxErr, maxRef } = errors(r.out, ref);
+        console.log(
+          `${name} ${dtype} ${scope} attention: max err ${maxErr.toExponential(2)}, max|ref| ${maxRef.toFixed(3)}`,
+        );
+        expect(maxErr, scope).toBeLessThan(tol * maxRef);
+      }
     } finally {
       await peer.dispose();
     }
