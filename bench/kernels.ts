@@ -15,6 +15,18 @@ import { softmax } from '../src/kernels/softmax.js';
 import type { Tensor } from '../src/tensor/tensor.js';
 import { Rng } from '../src/util/rng.js';
 import { benchEnv, type Row } from './harness.js';
+import { trainBenchCases as activationGrad } from './train/activation-grad.js';
+import { trainBenchCases as adamw } from './train/adamw.js';
+import { trainBenchCases as broadcastAdd } from './train/broadcast-add.js';
+import { trainBenchCases as colsum } from './train/colsum.js';
+import { trainBenchCases as crossAttention } from './train/cross-attention.js';
+import { trainBenchCases as fourier } from './train/fourier.js';
+import { trainBenchCases as linear } from './train/linear.js';
+import { trainBenchCases as loss } from './train/loss.js';
+import { trainBenchCases as normTrain } from './train/norm-train.js';
+import { trainBenchCases as softmaxTrain } from './train/softmax.js';
+
+const TRAIN_FAMILIES = [linear, colsum, normTrain, softmaxTrain, crossAttention, activationGrad, loss, broadcastAdd, fourier, adamw];
 
 interface Case {
   family: string;
@@ -128,10 +140,11 @@ function cases(ctx: GpuContext, full: boolean): Case[] {
 
 export async function benchKernels(
   ctx: GpuContext,
-  o: { full: boolean; maxTimeS: number; onRow: (r: Row) => void; log: (s: string) => void },
+  o: { full: boolean; maxTimeS: number; train?: boolean; onRow: (r: Row) => void; log: (s: string) => void },
 ): Promise<Row[]> {
   const env = benchEnv(ctx);
-  const list = cases(ctx, o.full);
+  // The training kernels (bench/train/*.ts) at the study's head sizes (full) or small ones.
+  const list = o.train ? TRAIN_FAMILIES.flatMap((f) => f(ctx, o.full)) : cases(ctx, o.full);
   // Warm every case (pipeline compilation) before timing.
   for (const c of list) {
     c.run().dispose();

@@ -12,16 +12,18 @@ import { markdownTable, type Row, type Scope } from '../../bench/harness.js';
 import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
 import { benchMatmul, MATMUL_COLUMNS } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
+import { benchReadout, READOUT_COLUMNS } from '../../bench/readout.js';
 import { KERNEL_COLUMNS, profileChart, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
 import { loadOrTune } from '../kernels/tuning.js';
 import { SUPPORTED_HEAD_DIMS } from '../kernels/attention.js';
 import { GpuContext } from '../gpu/context.js';
 import { loadConfig } from '../model/config.js';
+import { HeadSpecError } from '../readout/spec.js';
 import { parseFloatDType, type FloatDType } from '../tensor/dtype.js';
 import { writeBytesAtomic } from '../util/atomic.js';
 import { flag, int, intList, optStr, parse, str, UsageError, type OptionSpec } from './args.js';
 
-export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract> [options]
+export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract|readout> [options]
 
 Every bench: [--json] [--out DIR] [--note TEXT] [--timeout-s S] [--adapter NAME]. --note: a line for
 the top of the markdown result file (e.g. the machine's load). --json: stdout carries only the
@@ -68,9 +70,19 @@ walt bench model --config L [--dtype f32,f16] [--frames 17 --size 128] [--warmup
   the defaults are --warmup 0 --reps 1 (one L clip takes 15–30 minutes there: run it in the
   background, e.g. nohup … &).
 
-walt bench kernels [--full] [--max-time-s 2] [--json] [--out DIR] [--adapter NAME]
+walt bench kernels [--full] [--train] [--max-time-s 2] [--json] [--out DIR] [--adapter NAME]
   Per-family microbenchmarks (benny): matmul, conv3d, attention in GFLOP/s; layernorm,
   groupnorm, elementwise, softmax, reduce, patchify, adaln in GB/s. --full uses L-model sizes.
+  --train: the training kernels instead (linear backward, colsum, norm-train, cross-attention,
+  activation gradients, losses, posenc, Fourier features, AdamW; --full at the study's head sizes).
+
+walt bench readout --head NAME [--batch 8] [--reps N] [--grid 32x32] [--form fast|direct]
+  One training step of a readout head (forward, backward, AdamW) on random features and targets
+  of its sizes (T 17, N 256): ms, samples/s, GFLOP/s of the step's dominant products, and the
+  step's loss and grad_norm from the same initial weights. Single-query heads (the classifiers,
+  camera-pose) run two rows in one process: walt (the fast form: keys and values never formed)
+  and walt-direct (the generic cross-attention path); their loss and grad_norm agree. A batch
+  larger than a storage binding (K400 at batch 8: 136 MiB of features) is split into micro-batches.
 
 walt bench extract [--config test-tiny|L] [--compute f32|f16] [--torch] [--json] [--out DIR]
   The extraction job on a generated sample (6 videos): clips/s and frames/s, time in decode,
@@ -323,13 +335,56 @@ const BENCHES: Record<string, BenchSpec> = {
       return [{ name: `model-${config.name}`, rows, columns: MODEL_COLUMNS }];
     },
   },
+  readout: {
+    options: {
+      head: { type: 'string' },
+      batch: { type: 'string' },
+      reps: { type: 'string' },
+      grid: { type: 'string' },
+      form: { type: 'string' },
+    },
+    gpu: true,
+    partial: (v) => ({ name: `readout-${str(v, 'head', 'k400')}`, columns: READOUT_COLUMNS }),
+    run: async ({ v, ctx, emit, say, signal }) => {
+      const head = str(v, 'head', 'k400');
+      const grid = str(v, 'grid', '32x32');
+      const m = /^(\d+)x(\d+)$/.exec(grid);
+      if (!m) {
+        throw new UsageError(`--grid ${grid}: expected HxW, e.g. 32x32`);
+      }
+      const form = optStr(v, 'form');
+      if (form !== undefined && form !== 'fast' && form !== 'direct') {
+        throw new UsageError(`--form ${form}: expected fast or direct (default: both)`);
+      }
+      let rows;
+      try {
+        rows = await benchReadout(ctx!, {
+          head,
+          batch: int(v, 'batch', 8, 1),
+          reps: int(v, 'reps', ctx!.adapter.isSoftware ? 2 : 10, 1),
+          grid: [Number(m[1]), Number(m[2])],
+          ...(form ? { forms: [form] } : {}),
+          signal,
+          onRow: emit,
+          log: say,
+        });
+      } catch (e) {
+        if (e instanceof HeadSpecError) {
+          throw new UsageError(`--head: ${e.message}`);
+        }
+        throw e;
+      }
+      return [{ name: `readout-${head}`, rows, columns: READOUT_COLUMNS }];
+    },
+  },
   kernels: {
-    options: { full: { type: 'boolean' }, 'max-time-s': { type: 'string' } },
+    options: { full: { type: 'boolean' }, train: { type: 'boolean' }, 'max-time-s': { type: 'string' } },
     gpu: true,
     partial: () => ({ name: 'kernels', columns: KERNELS_COLUMNS }),
     run: async ({ v, ctx, emit, say }) => {
       const rows = await benchKernels(ctx!, {
         full: flag(v, 'full'),
+        train: flag(v, 'train'),
         maxTimeS: int(v, 'max-time-s', 2, 0),
         onRow: emit,
         log: say,
