@@ -102,3 +102,39 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     }
     store(o, s);
 }
+
+// pad_heads:   y[r, h·c + i] = x[r, h·d + i] for i < d, 0 for d ≤ i < c   (x [R, H·d] → y [R, H·c])
+// unpad_heads: y[r, h·d + i] (+)= x[r, h·c + i] for i < d                 (x [R, H·c] → y [R, H·d])
+// (head widths that are not a multiple of 4, padded for the cross-attention kernel; the zero
+// columns add nothing to q·k and produce outputs that are dropped.)
+@compute @workgroup_size(WG)
+fn pad_heads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let o = (wg.y * nwg.x + wg.x) * WG + lid;       // over [R, H, c]
+    let hc = params.heads * params.c;
+    if (o >= params.z * hc) {
+        return;
+    }
+    let r = o / hc;
+    let h = (o % hc) / params.c;
+    let i = o % params.c;
+    var v = 0.0;
+    if (i < params.d) {
+        v = f32(x[(r * params.heads + h) * params.d + i]);
+    }
+    store(o, v);
+}
+
+@compute @workgroup_size(WG)
+fn unpad_heads(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let o = (wg.y * nwg.x + wg.x) * WG + lid;       // over [R, H, d]
+    let hd = params.heads * params.d;
+    if (o >= params.z * hd) {
+        return;
+    }
+    let r = o / hd;
+    let h = (o % hd) / params.d;
+    let i = o % params.d;
+    store(o, f32(x[(r * params.heads + h) * params.c + i]));
+}

@@ -11,7 +11,7 @@ import type { AdapterReport, AdapterRequest } from './adapter.js';
 import { releaseInstance } from './adapter.js';
 import { ErrorChannel, GpuError, openDevice } from './device.js';
 import { CommandRecorder, type DispatchArgs, type ProfileRecord } from './encoder.js';
-import { type DeviceCaps, type KernelFamily, resolveVariant } from './family.js';
+import { type DeviceCaps, type KernelFamily, resolveVariant } from '../wgsl/family.js';
 import { BufferPool, type MemoryStats, OutOfMemoryError, poolCapFromEnv } from './memory.js';
 import { PipelineCache } from './pipelines.js';
 import { type HostData, Transfers } from './transfer.js';

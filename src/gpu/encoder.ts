@@ -6,8 +6,8 @@
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { GpuError } from './device.js';
-import type { BindingsOf, KernelFamily, ParamsOf } from './family.js';
-import { paramsByteSize } from './family.js';
+import type { BindingsOf, KernelFamily, ParamsOf } from '../wgsl/family.js';
+import { paramsByteSize } from '../wgsl/family.js';
 
 /** Uniform slots are 256 bytes: the largest minUniformBufferOffsetAlignment in the wild. */
 const UNIFORM_SLOT = 256;

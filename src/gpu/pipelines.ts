@@ -8,7 +8,7 @@ import { kernelFiles } from '../wgsl/kernel-files.js';
 import { preprocess } from '../wgsl/preprocess.js';
 import type { ErrorChannel } from './device.js';
 import { GpuError } from './device.js';
-import { type DeviceCaps, type KernelFamily, paramsByteSize, type ResolvedVariant, resolveVariant } from './family.js';
+import { type DeviceCaps, type KernelFamily, paramsByteSize, type ResolvedVariant, resolveVariant } from '../wgsl/family.js';
 
 type Family = KernelFamily<unknown, string, string>;
 

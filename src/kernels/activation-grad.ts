@@ -2,7 +2,7 @@
 // for the training tape (see kernels/activation-grad.wgsl).
 
 import type { GpuContext } from '../gpu/context.js';
-import { type DeviceCaps, defineKernelFamily } from '../gpu/family.js';
+import { type DeviceCaps, defineKernelFamily } from '../wgsl/family.js';
 import { bytesPerElement, type FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

@@ -1,6 +1,6 @@
 // AdaLN-LoRA: every layer's modulation A^i = A_base + up_i(down_i(u)) in one dispatch (spec §4.3).
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { expectShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

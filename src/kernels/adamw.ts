@@ -5,8 +5,8 @@
 // (deterministic two-pass) for reporting. See kernels/adamw.wgsl.
 
 import type { GpuContext } from '../gpu/context.js';
-import type { DeviceCaps } from '../gpu/family.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import type { DeviceCaps } from '../wgsl/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, fold } from './common.js';

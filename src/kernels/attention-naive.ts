@@ -5,7 +5,7 @@
 // no binding (S above all) exceeds the device's storage binding limit.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';

@@ -2,7 +2,7 @@
 // t×h×w windows, full attention; relative-position bias from the layer's table; identity path.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
+import { defineKernelFamily, type DeviceCaps } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

@@ -2,7 +2,7 @@
 // per-sample rows (see kernels/broadcast-add.wgsl). Tensors longer than one binding go in chunks.
 
 import type { GpuContext } from '../gpu/context.js';
-import { type DeviceCaps, defineKernelFamily } from '../gpu/family.js';
+import { type DeviceCaps, defineKernelFamily } from '../wgsl/family.js';
 import { bytesPerElement, type FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

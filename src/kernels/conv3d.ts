@@ -2,7 +2,7 @@
 // no binding exceeds maxStorageBufferBindingSize (a 17×128×128×128 f32 activation is 136 MiB).
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
+import { defineKernelFamily, type DeviceCaps } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, formatShape, ShapeError } from '../tensor/shape.js';

@@ -1,7 +1,7 @@
 // Element-wise kernels: add, mul, axpby, gated residual, gelu (tanh), silu, copy/cast.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { DType, FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

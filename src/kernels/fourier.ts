@@ -3,7 +3,7 @@
 // See kernels/fourier.wgsl.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, fold } from './common.js';

@@ -2,7 +2,7 @@
 // (T, H, W, C). Tensors larger than the binding limit are processed in frame chunks.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, ShapeError } from '../tensor/shape.js';

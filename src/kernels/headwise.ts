@@ -2,13 +2,13 @@
 // key and value maps without materialising keys or values.
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, floatDtypeOf, fold, type GradTarget } from './common.js';
 
-export type HeadwiseOp = 'contract_c' | 'contract_i' | 'weight_grad';
+export type HeadwiseOp = 'contract_c' | 'contract_i' | 'weight_grad' | 'pad_heads' | 'unpad_heads';
 
 export interface HeadwiseVariant {
   readonly op: HeadwiseOp;
@@ -39,7 +39,7 @@ export const headwiseFamily = defineKernelFamily<HeadwiseVariant>()({
   overrides: () => ({ WG }),
   variantName: (v) => `${v.op}_${v.dtype}`,
   variants: () =>
-    (['contract_c', 'contract_i', 'weight_grad'] as const).flatMap((op) =>
+    (['contract_c', 'contract_i', 'weight_grad', 'pad_heads', 'unpad_heads'] as const).flatMap((op) =>
       (['f32', 'f16'] as const).map((dtype) => ({ op, dtype })),
     ),
 });
@@ -142,4 +142,52 @@ export function headwiseWeightGrad(
     throw new ShapeError(`headwiseWeightGrad: a ${a.toString()} and b ${b.toString()} do not share [Z, ${heads}, ·]`);
   }
   return dispatch(ctx, 'weight_grad', a, b, undefined, { z, heads, d, c }, [heads * d, c], opts.out, 'headwise-dw');
+}
+
+/**
+ * Pads every head of x [R, H·d] to `padded` ≥ d columns with zeros → [R, H·padded] (head widths
+ * that the cross-attention kernel does not take, e.g. the tiny test heads' d = 3).
+ */
+export function padHeads(ctx: GpuContext, x: Tensor, heads: number, d: number, padded: number): Tensor {
+  const z = x.numel / (heads * d);
+  if (!Number.isInteger(z) || padded < d) {
+    throw new ShapeError(`padHeads: x ${x.toString()} is not [R, ${heads}·${d}] or ${padded} < ${d}`);
+  }
+  return dispatch(
+    ctx,
+    'pad_heads',
+    x,
+    x,
+    undefined,
+    { z, heads, d, c: padded },
+    [z, heads * padded],
+    undefined,
+    'pad-heads',
+  );
+}
+
+/** The inverse of padHeads (drops the padding columns), into a new tensor or a gradient target. */
+export function unpadHeads(
+  ctx: GpuContext,
+  x: Tensor,
+  heads: number,
+  d: number,
+  padded: number,
+  opts: { out?: GradTarget | Tensor } = {},
+): Tensor {
+  const z = x.numel / (heads * padded);
+  if (!Number.isInteger(z)) {
+    throw new ShapeError(`unpadHeads: x ${x.toString()} is not [R, ${heads}·${padded}]`);
+  }
+  return dispatch(
+    ctx,
+    'unpad_heads',
+    x,
+    x,
+    undefined,
+    { z, heads, d, c: padded },
+    [z, heads * d],
+    opts.out,
+    'unpad-heads',
+  );
 }

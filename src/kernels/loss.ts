@@ -5,8 +5,8 @@
 // loss is s·Σ m·value and the gradient s·m·∂value. See kernels/loss.wgsl.
 
 import type { GpuContext } from '../gpu/context.js';
-import type { DeviceCaps } from '../gpu/family.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import type { DeviceCaps } from '../wgsl/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ceilDiv, checkOut, fold, type GradTarget } from './common.js';

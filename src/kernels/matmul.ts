@@ -3,7 +3,7 @@
 // chosen per adapter by the autotuner (src/gpu/autotune.ts).
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily, type DeviceCaps } from '../gpu/family.js';
+import { defineKernelFamily, type DeviceCaps } from '../wgsl/family.js';
 import { bytesPerElement, type FloatDType } from '../tensor/dtype.js';
 import { formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

@@ -5,7 +5,7 @@
 // Rows whose tensors exceed the device's binding limit are processed in chunks of rows.
 
 import type { GpuContext } from '../gpu/context.js';
-import { type DeviceCaps, defineKernelFamily } from '../gpu/family.js';
+import { type DeviceCaps, defineKernelFamily } from '../wgsl/family.js';
 import { bytesPerElement, type FloatDType } from '../tensor/dtype.js';
 import { sameShape, type Shape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

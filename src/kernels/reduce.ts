@@ -1,7 +1,7 @@
 // Sum / mean over one axis (feature pooling on the GPU before readback).
 
 import type { GpuContext } from '../gpu/context.js';
-import { defineKernelFamily } from '../gpu/family.js';
+import { defineKernelFamily } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';

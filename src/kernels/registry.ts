@@ -1,5 +1,5 @@
 // Every kernel family, for the contract test and `walt wgsl-dump`.
-import type { AnyFamily } from '../gpu/family.js';
+import type { AnyFamily } from '../wgsl/family.js';
 import { activationGradFamily } from './activation-grad.js';
 import { adamwFamily } from './adamw.js';
 import { adalnFamily } from './adaln.js';

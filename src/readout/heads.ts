@@ -249,7 +249,8 @@ export interface TrackFrame {
 }
 
 /**
- * Point / box tracking (§7.4, OC9): features F [T, B, N, C] (frame-major), queries [B·M, n_coords]
+ * Point / box tracking (§7.4, OC9): frames[s] = features of frame s of every clip [B·N, C]
+ * (separate tensors: each slice must start at an aligned binding offset), queries [B·M, n_coords]
  * in [−1, 1], and resetMasks[s] [B·M] (1 where the track's query frame is s) → per-frame values
  * (points: sigmoid; boxes: identity) and logits, from each frame's corrected state.
  */
@@ -257,13 +258,15 @@ export function trackReadout(
   tape: Tape,
   P: ParamSet,
   cfg: TrackHeadConfig,
-  F: Tensor,
+  F: readonly Tensor[],
+  B: number,
   queries: Tensor,
   resetMasks: readonly (Tensor | null)[],
 ): TrackFrame[] {
   const ctx = tape.ctx;
   const names = trackHeadNames(cfg);
-  const [T, B, N, C] = F.shape as [number, number, number, number];
+  const T = F.length;
+  const N = F[0]!.shape[0]! / B;
   const BM = queries.shape[0]!;
   const M = BM / B;
   const four = tape.constant(tape.keep(fourierFeatures(ctx, queries, { bands: cfg.nfb })));
@@ -275,7 +278,7 @@ export function trackReadout(
     if (mask) {
       state = op.blendRows(tape, mask, sInit, state);
     }
-    const kv = tape.constant(tape.keep(F.view(s * B * N * C, [B * N, C])));
+    const kv = tape.constant(F[s]!);
     let y = op.linear(tape, state, p(tape, P, names.inProj.weight), p(tape, P, names.inProj.bias));
     for (const ln of names.layers) {
       y = crossAttentionBlock(tape, P, ln, y, kv, { problems: B, queries: M, keys: N, heads: cfg.heads, qkv: cfg.qkv });

@@ -193,7 +193,10 @@ export class ReadoutRunner {
       case 'boxes': {
         const M = mb.M!;
         const { B, T, N, C } = mb;
-        const F = tape.keep(ctx.upload(frameMajor(mb), [T, B, N, C]));
+        const fm = frameMajor(mb);
+        const F = Array.from({ length: T }, (_, s) =>
+          tape.keep(ctx.upload(fm.subarray(s * B * N * C, (s + 1) * B * N * C), [B * N, C])),
+        );
         const nc = cfg.n_coords;
         const queries = tape.keep(ctx.upload(mb.queries!, [B * M, nc]));
         const masks: (Tensor | null)[] = [];
@@ -208,7 +211,7 @@ export class ReadoutRunner {
           }
           masks.push(any ? tape.keep(ctx.upload(m, [B * M])) : null);
         }
-        const frames = trackReadout(tape, P, cfg, F, queries, masks);
+        const frames = trackReadout(tape, P, cfg, F, B, queries, masks);
         if (losses) {
           frames.forEach((fr, s) => this.trackLosses(tape, cfg, mb, s, fr.values, fr.logits, losses));
         }

@@ -10,7 +10,7 @@ import { colSum } from '../kernels/colsum.js';
 import type { GradTarget } from '../kernels/common.js';
 import { crossAttentionBackward, crossAttentionForward } from '../kernels/cross-attention.js';
 import { add, axpby, gelu as geluKernel, mul } from '../kernels/elementwise.js';
-import { headwiseLinear, headwiseLinearT, headwiseWeightGrad } from '../kernels/headwise.js';
+import { headwiseLinear, headwiseLinearT, headwiseWeightGrad, padHeads, unpadHeads } from '../kernels/headwise.js';
 import { addTemporalPosenc } from '../kernels/broadcast-add.js';
 import { geluBackward, sigmoidBackward, sigmoidForward } from '../kernels/activation-grad.js';
 import { matmul } from '../kernels/matmul.js';
@@ -337,19 +337,49 @@ export interface CrossAttentionDims {
  */
 export function crossAttention(tape: Tape, q: Var, k: Var, v: Var, dims: CrossAttentionDims): Var {
   const ctx = tape.ctx;
-  const W = dims.heads * dims.headDim;
+  const d = dims.headDim;
+  // The kernel takes head widths that are multiples of 4: other widths (the tiny test heads)
+  // run on zero-padded copies (the padding adds nothing to q·k; its outputs are dropped).
+  const dp = Math.ceil(d / 4) * 4;
+  const H = dims.heads;
+  const pad = (t: Tensor): Tensor => (dp === d ? t : tape.keep(padHeads(ctx, t, H, d, dp)));
+  const W = H * dp;
   const view = (t: Tensor) => ({ tensor: t, stride: W, offset: 0 });
-  const r = crossAttentionForward(ctx, view(q.value), view(k.value), view(v.value), dims);
+  const [qp, kp, vp] = [pad(q.value), pad(k.value), pad(v.value)];
+  const pdims = { ...dims, headDim: dp, scale: 1 / Math.sqrt(d) };
+  const r = crossAttentionForward(ctx, view(qp), view(kp), view(vp), pdims);
   tape.keep(r.lse);
-  const out = tape.output(r.o, [q, k, v], 'cross-attention');
+  const o = dp === d ? r.o : tape.keep(r.o);
+  const out = tape.output(dp === d ? o : unpadHeads(ctx, o, H, d, dp), [q, k, v], 'cross-attention');
   tape.record('cross-attention', out, (g) => {
-    const tq = tape.target(q);
-    const tk = tape.target(k);
-    const tv = tape.target(v);
-    crossAttentionBackward(ctx, g, view(q.value), view(k.value), view(v.value), out.value, r.lse, dims, {
-      ...(tq ? { dq: tq } : {}),
-      ...(tk ? { dk: tk } : {}),
-      ...(tv ? { dv: tv } : {}),
+    const targets = [q, k, v].map((x) => tape.target(x));
+    if (dp === d) {
+      const [tq, tk, tv] = targets;
+      crossAttentionBackward(ctx, g, view(qp), view(kp), view(vp), o, r.lse, pdims, {
+        ...(tq ? { dq: tq } : {}),
+        ...(tk ? { dk: tk } : {}),
+        ...(tv ? { dv: tv } : {}),
+      });
+      return;
+    }
+    const grads = crossAttentionBackward(
+      ctx,
+      tape.keep(padHeads(ctx, g, H, d, dp)),
+      view(qp),
+      view(kp),
+      view(vp),
+      o,
+      r.lse,
+      pdims,
+    );
+    [grads.dq, grads.dk, grads.dv].forEach((gp, i) => {
+      const t = targets[i];
+      if (gp) {
+        tape.keep(gp);
+        if (t) {
+          unpadHeads(ctx, gp, H, d, dp, { out: t });
+        }
+      }
     });
   });
   return out;

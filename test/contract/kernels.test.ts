@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { kernelFiles } from '../../src/wgsl/kernel-files.js';
-import { paramsByteSize, resolveVariant } from '../../src/gpu/family.js';
+import { paramsByteSize, resolveVariant } from '../../src/wgsl/family.js';
 import { preprocess } from '../../src/wgsl/preprocess.js';
 import { allFamilies } from '../../src/kernels/registry.js';
 import { gpu } from '../helpers/gpu.js';

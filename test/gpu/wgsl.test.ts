@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ErrorChannel } from '../../src/gpu/device.js';
-import { resolveVariant } from '../../src/gpu/family.js';
+import { resolveVariant } from '../../src/wgsl/family.js';
 import { PipelineCache } from '../../src/gpu/pipelines.js';
 import { softmaxFamily } from '../../src/kernels/softmax.js';
 import { kernelFiles } from '../../src/wgsl/kernel-files.js';

@@ -2,7 +2,7 @@
 // software adapter (every subgroup tile is correct for any subgroup size that divides its
 // workgroup, and lavapipe's 8 lanes divide all of them), so the variants shipped to GPUs are
 // tested without one.
-import type { DeviceCaps } from '../../src/gpu/family.js';
+import type { DeviceCaps } from '../../src/wgsl/family.js';
 import type { GpuContext } from '../../src/gpu/context.js';
 
 export interface AdapterKind {

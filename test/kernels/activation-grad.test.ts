@@ -18,7 +18,7 @@ import type { FloatDType } from '../../src/tensor/dtype.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
-import type { DeviceCaps } from '../../src/gpu/family.js';
+import type { DeviceCaps } from '../../src/wgsl/family.js';
 import { adapterKinds, distinct } from '../helpers/adapter-kinds.js';
 import { expectClose, expectRatio } from '../helpers/compare.js';
 import { gpu } from '../helpers/gpu.js';

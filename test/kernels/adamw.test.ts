@@ -13,7 +13,7 @@ import {
 import { adamwStep as adamwRef, type AdamWOptions } from '../../src/ref/adamw.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/util/rng.js';
-import type { DeviceCaps } from '../../src/gpu/family.js';
+import type { DeviceCaps } from '../../src/wgsl/family.js';
 import { adapterKinds, distinct } from '../helpers/adapter-kinds.js';
 import { expectClose } from '../helpers/compare.js';
 import { gpu } from '../helpers/gpu.js';

@@ -10,7 +10,7 @@ import {
 import { addTemporalPosencForward } from '../../src/ref/embedding.js';
 import { roundToF16 } from '../../src/tensor/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import type { DeviceCaps } from '../../src/gpu/family.js';
+import type { DeviceCaps } from '../../src/wgsl/family.js';
 import { adapterKinds, distinct } from '../helpers/adapter-kinds.js';
 import { expectClose, expectRatio } from '../helpers/compare.js';
 import { gpu } from '../helpers/gpu.js';

@@ -1,7 +1,14 @@
 // headwise (a Linear per head) against the float64 reference, whose backward is checked against
 // central differences; odd sizes; accumulate; bit-identical reruns.
 import { describe, expect, it } from 'vitest';
-import { headwiseLinear, headwiseLinearT, headwiseWeightGrad, tolerance } from '../../src/kernels/headwise.js';
+import {
+  headwiseLinear,
+  headwiseLinearT,
+  headwiseWeightGrad,
+  padHeads,
+  tolerance,
+  unpadHeads,
+} from '../../src/kernels/headwise.js';
 import { numericalGradient } from '../../src/ref/gradcheck.js';
 import { headwiseLinearBackwardRef, headwiseLinearRef } from '../../src/ref/headwise.js';
 import { Rng } from '../../src/util/rng.js';
@@ -76,4 +83,28 @@ describe('headwise', () => {
       expect(Array.from(dw2)).toEqual(Array.from(dw));
     });
   }
+});
+
+describe('padHeads / unpadHeads', () => {
+  it('pads each head with zero columns and back, accumulating on request', async () => {
+    const ctx = await gpu();
+    const [R, H, d, p] = [5, 3, 3, 4];
+    const x = new Rng(2).normals(R * H * d);
+    const [padded, back, acc] = await ctx.scope(() => {
+      const t = ctx.upload(x, [R, H * d]);
+      const pd = padHeads(ctx, t, H, d, p);
+      const prior = ctx.upload(new Float32Array(R * H * d).fill(1), [R, H * d]);
+      unpadHeads(ctx, pd, H, d, p, { out: { tensor: prior, accumulate: true } });
+      return Promise.all([pd.read(), unpadHeads(ctx, pd, H, d, p).read(), prior.read()]);
+    });
+    for (let r = 0; r < R; r++) {
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < p; i++) {
+          expect(padded[(r * H + h) * p + i]).toBe(i < d ? x[(r * H + h) * d + i] : 0);
+        }
+      }
+    }
+    expect(Array.from(back)).toEqual(Array.from(x));
+    expect(Array.from(acc)).toEqual(Array.from(x, (v) => Math.fround(v + 1)));
+  });
 });

@@ -7,7 +7,7 @@
 // `{field: number}` objects, so a missing, extra or misnamed binding or field is a compile error.
 
 import type { Tensor } from '../tensor/tensor.js';
-import type { Defines } from '../wgsl/preprocess.js';
+import type { Defines } from './preprocess.js';
 
 export type ParamType = 'u32' | 'i32' | 'f32';
 
