@@ -1,9 +1,20 @@
 // walt info: the device report, or a config and its parameter counts.
-import { listAdapters } from '../gpu/adapter.js';
+import { NoAdapterError, requestAdapter } from '../gpu/adapter.js';
 import { GpuContext } from '../gpu/context.js';
 import { layerWindow, loadConfig, tokenGrid } from '../model/config.js';
 import { paramCounts } from '../model/spec.js';
 import { flag, optStr, parse } from './args.js';
+
+/** Every adapter Dawn can see ("backend: name"): Dawn lists them when no adapter matches a name. */
+async function listAdapters(): Promise<string[]> {
+  try {
+    await requestAdapter({ adapter: '\u0001no-such-adapter' });
+    return [];
+  } catch (e) {
+    const lines = e instanceof NoAdapterError ? e.message.split('\n') : [];
+    return lines.filter((l) => l.trim().startsWith('*')).map((l) => l.replace(/^\s*\*\s*/, '').trim());
+  }
+}
 
 export const INFO_HELP = `walt info [--config NAME|PATH.json] [--image-model] [--json] [--adapter NAME]
 

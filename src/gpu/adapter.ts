@@ -1,10 +1,9 @@
-// The one owner of the Dawn instance, and adapter selection.
-//
-// Dawn's instance (the object `create()` returns) must stay strongly reachable for as long as any
-// adapter or device from it is in use: if V8 collects it, Node crashes at random inside Dawn
-// (PEERS.md 1.1). We keep every instance in a module-level set and on globalThis until close().
+// The one owner of the Dawn instance, and adapter selection. Dawn's instance (what `create()`
+// returns) must stay reachable while any adapter or device from it is in use (if V8 collects it,
+// Node crashes inside Dawn): each stays in a module-level set until releaseInstance() (close()).
 
 import { create, globals } from 'webgpu';
+import { withFilteredStderr } from '../util/quiet-stderr.js';
 
 Object.assign(globalThis, globals);
 
@@ -16,7 +15,7 @@ export const SETUP_HINT =
   'Vulkan driver, from bookworm-backports), or install your GPU vendor driver with Vulkan support.';
 
 export interface AdapterReport {
-  /** Human-readable adapter name, e.g. 'NVIDIA H100 80GB HBM3' or 'llvmpipe (software)'. */
+  /** Human-readable adapter name, e.g. 'NVIDIA H100 80GB HBM3' or 'llvmpipe … [software]'. */
   name: string;
   vendor: string;
   architecture: string;
@@ -35,17 +34,6 @@ export class NoAdapterError extends Error {
   override name = 'NoAdapterError';
 }
 
-/** Creates a Dawn instance that stays referenced until releaseInstance(). */
-export function createInstance(flags: string[]): GPU {
-  const gpu = create(flags);
-  liveInstances.add(gpu);
-  return gpu;
-}
-
-export function releaseInstance(gpu: GPU): void {
-  liveInstances.delete(gpu);
-}
-
 export interface AdapterRequest {
   /** Substring of an adapter name (Dawn's `adapter=` flag); WALT_ADAPTER when omitted. */
   adapter?: string;
@@ -55,26 +43,15 @@ export interface AdapterRequest {
   enableToggles?: string[];
 }
 
-function isNullBackend(a: GPUAdapter): boolean {
-  const i = a.info;
-  return i.device === 'null-backend' || (i.vendor === '' && i.description === '' && i.architecture === '');
-}
+/**
+ * Dawn prints, from native code straight to stderr and once per instance, that it clamps the
+ * dynamic-buffer limits Vulkan drivers report (1,000,000) to 16; no option or requested limit
+ * silences it, so adapter enumeration runs with that notice filtered out of stderr.
+ */
+const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic\w+ artificially reduced from \d+ to \d+[^\n]*\n/gm;
 
-/** Lists the adapters Dawn can see ("backend: name"), using Dawn's own listing. */
-export async function listAdapters(): Promise<string[]> {
-  const gpu = createInstance(['adapter=\u0001no-such-adapter']);
-  try {
-    await gpu.requestAdapter();
-    return [];
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    return msg
-      .split('\n')
-      .filter((l) => l.trim().startsWith('*'))
-      .map((l) => l.replace(/^\s*\*\s*/, '').trim());
-  } finally {
-    releaseInstance(gpu);
-  }
+export function releaseInstance(gpu: GPU): void {
+  liveInstances.delete(gpu);
 }
 
 /**
@@ -92,44 +69,44 @@ export async function requestAdapter(
       "Dawn's null backend computes nothing and is refused; choose a real backend (e.g. vulkan)",
     );
   }
-  const flags: string[] = [];
-  if (name) {
-    flags.push(`adapter=${name}`);
-  }
-  if (backend) {
-    flags.push(`backend=${backend}`);
-  }
-  if (req.enableToggles && req.enableToggles.length > 0) {
-    flags.push(`enable-dawn-features=${req.enableToggles.join(',')}`);
-  }
-  const gpu = createInstance(flags);
-  let adapter: GPUAdapter | null;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (e) {
+  const flags = [
+    ...(name ? [`adapter=${name}`] : []),
+    ...(backend ? [`backend=${backend}`] : []),
+    ...(req.enableToggles?.length ? [`enable-dawn-features=${req.enableToggles.join(',')}`] : []),
+  ];
+  const gpu = create(flags);
+  liveInstances.add(gpu);
+  const fail = (msg: string): never => {
     releaseInstance(gpu);
+    throw new NoAdapterError(msg);
+  };
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await withFilteredStderr(DAWN_LIMIT_NOTICE, () =>
+      gpu.requestAdapter({ powerPreference: 'high-performance' }),
+    );
+  } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new NoAdapterError(
+    fail(
       name
         ? `no WebGPU adapter matches '${name}' (--adapter / WALT_ADAPTER).\n${msg}`
         : `no WebGPU adapter: ${msg}\n${SETUP_HINT}`,
     );
   }
   if (!adapter) {
-    releaseInstance(gpu);
-    throw new NoAdapterError(`no WebGPU adapter was found. ${SETUP_HINT}`);
-  }
-  if (isNullBackend(adapter)) {
-    releaseInstance(gpu);
-    throw new NoAdapterError(`only Dawn's null backend is available, which computes nothing. ${SETUP_HINT}`);
+    return fail(`no WebGPU adapter was found. ${SETUP_HINT}`);
   }
   const i = adapter.info;
+  if (i.device === 'null-backend' || (i.vendor === '' && i.description === '' && i.architecture === '')) {
+    fail(`only Dawn's null backend is available, which computes nothing. ${SETUP_HINT}`);
+  }
   const isSoftware =
     i.isFallbackAdapter ||
     i.architecture === 'software' ||
     /llvmpipe|lavapipe|swiftshader|warp|software/i.test(`${i.device} ${i.description}`);
+  const base = i.description || i.device || i.vendor || 'unknown adapter';
   const report: AdapterReport = {
-    name: adapterName(i, isSoftware),
+    name: isSoftware ? `${base} [software]` : base,
     vendor: i.vendor,
     architecture: i.architecture,
     device: i.device,
@@ -141,9 +118,4 @@ export async function requestAdapter(
     dawnFlags: flags,
   };
   return { gpu, adapter, report };
-}
-
-function adapterName(i: GPUAdapterInfo, isSoftware: boolean): string {
-  const base = i.description || i.device || i.vendor || 'unknown adapter';
-  return isSoftware ? `${base} [software]` : base;
 }

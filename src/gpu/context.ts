@@ -1,50 +1,33 @@
-// GpuContext: the one object through which all GPU work goes, a thin facade over the device and
-// its errors (device.ts), buffer lifetimes (memory.ts), pipelines (pipelines.ts), encoding and
-// timestamps (encoder.ts) and transfers (transfer.ts). Tensors and scopes live here.
+// GpuContext, through which all GPU work goes: a facade over the device and errors (device.ts),
+// lifetimes (memory.ts), pipelines, encoding and timestamps (encoder.ts), transfers; and tensors.
 
-import { bytesPerElement, type DType } from '../tensor/dtype.js';
-import { fromF16Array } from '../tensor/f16.js';
-import { formatShape, numel, type Shape, ShapeError } from '../tensor/shape.js';
+import { bytesPerElement, bytesToFloat32, type DType } from '../tensor/dtype.js';
 import { TensorRegistry } from '../tensor/scope.js';
+import { formatShape, numel, type Shape, ShapeError } from '../tensor/shape.js';
 import { type Allocation, Tensor, type TensorHost } from '../tensor/tensor.js';
-import type { AdapterReport, AdapterRequest } from './adapter.js';
-import { releaseInstance } from './adapter.js';
+import { type DeviceCaps, type KernelFamily, resolveVariant } from '../wgsl/family.js';
+import { type AdapterReport, type AdapterRequest, releaseInstance } from './adapter.js';
 import { ErrorChannel, GpuError, openDevice } from './device.js';
 import { CommandRecorder, type DispatchArgs, type ProfileRecord } from './encoder.js';
-import { type DeviceCaps, type KernelFamily, resolveVariant } from '../wgsl/family.js';
 import { BufferPool, type MemoryStats, OutOfMemoryError, poolCapFromEnv } from './memory.js';
 import { PipelineCache } from './pipelines.js';
 import { type HostData, Transfers } from './transfer.js';
 
 export { GpuError } from './device.js';
 export type { DispatchArgs, ProfileRecord } from './encoder.js';
-export { OutOfMemoryError } from './memory.js';
-export type { MemoryStats } from './memory.js';
+export { OutOfMemoryError, type MemoryStats } from './memory.js';
 
 const STORAGE_USAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export type TuningTable = Record<string, Record<string, Record<string, number>>>;
+type Family = KernelFamily<unknown, string, string>;
 
 export interface ContextOptions extends AdapterRequest {
-  /** Record GPU timestamps for every dispatch (needs 'timestamp-query'). Off by default. */
-  profile?: boolean;
-  /** Dispatches encoded before an automatic submit (ggml uses 64). */
-  maxDispatchesPerFlush?: number;
+  maxDispatchesPerFlush?: number; // dispatches encoded before an automatic submit (ggml: 64)
   /** Tuned values by family and tuning class (from the autotuner cache). */
   tuning?: TuningTable;
   /** Byte cap of free pooled buffers (default: WALT_POOL_MB, else 2 GiB; 0 = no pooling). */
   poolCapBytes?: number;
-}
-
-export interface ContextStats {
-  dispatches: number;
-  submits: number;
-  uploads: number;
-  readbacks: number;
-  pipelines: number;
-  pipelineCompileMs: number;
-  /** Pipelines compiled at their first dispatch because nothing prepared them. */
-  syncCompiles: number;
 }
 
 export class GpuContext implements TensorHost {
@@ -53,47 +36,34 @@ export class GpuContext implements TensorHost {
   readonly pipelines: PipelineCache;
   /** Grouping tag recorded with each dispatch's timestamp (model code sets it per layer). */
   tag = '';
-  private tuning: TuningTable;
-  private gpu: GPU | null;
+  /** Tuned values by family and class (src/tune/autotune.ts installs them); later pipelines use them. */
+  tuning: TuningTable;
   private readonly errors: ErrorChannel;
   private readonly recorder: CommandRecorder;
   private readonly transfers: Transfers;
   private readonly registry = new TensorRegistry();
   private readonly dummies = new Map<DType, Tensor>();
-  private planned: { family: KernelFamily<unknown, string, string>; variant: unknown }[] | null = null;
+  private planned: { family: Family; variant: unknown }[] | null = null;
 
   private constructor(
-    gpu: GPU,
+    private gpu: GPU | null,
     readonly device: GPUDevice,
     readonly adapter: AdapterReport,
     opts: ContextOptions,
   ) {
-    this.gpu = gpu;
     this.tuning = opts.tuning ?? {};
-    this.caps = {
-      limits: device.limits,
-      f16: device.features.has('shader-f16'),
-      subgroups: device.features.has('subgroups'),
-      subgroupMinSize: adapter.subgroupMinSize,
-      subgroupMaxSize: adapter.subgroupMaxSize,
-      isSoftware: adapter.isSoftware,
-      tuned: (family, cls) => this.tuning[family]?.[cls],
-    };
+    const { subgroupMinSize, subgroupMaxSize, isSoftware } = adapter;
+    const has = (f: GPUFeatureName): boolean => device.features.has(f);
+    const [f16, subgroups, limits] = [has('shader-f16'), has('subgroups'), device.limits];
+    const tuned = (family: string, cls: string): Record<string, number> | undefined => this.tuning[family]?.[cls];
+    this.caps = { limits, f16, subgroups, subgroupMinSize, subgroupMaxSize, isSoftware, tuned };
     this.errors = new ErrorChannel(device);
     this.pool = new BufferPool(device, opts.poolCapBytes ?? poolCapFromEnv());
     const debug = process.env.WALT_DEBUG === '1' || process.env.WEBGPU_DEBUG === '1';
     this.pipelines = new PipelineCache(device, this.errors, this.caps, debug);
-    this.recorder = new CommandRecorder(
-      device,
-      device.limits,
-      opts.maxDispatchesPerFlush ?? 256,
-      (b) => this.pool.idOf(b),
-      () => this.pool.afterSubmit(),
-    );
+    const idOf = (b: GPUBuffer): number => this.pool.idOf(b);
+    this.recorder = new CommandRecorder(device, opts.maxDispatchesPerFlush ?? 256, idOf, () => this.pool.afterSubmit());
     this.transfers = new Transfers(device, this.recorder);
-    if (opts.profile) {
-      this.setProfiling(true);
-    }
   }
 
   /** Opens the device on the best adapter (hardware first; see adapter.ts). */
@@ -105,38 +75,37 @@ export class GpuContext implements TensorHost {
     return ctx;
   }
 
-  get stats(): ContextStats {
-    const p = this.pipelines.stats;
-    return {
-      dispatches: this.recorder.dispatches,
-      submits: this.recorder.submits,
-      uploads: this.transfers.uploads,
-      readbacks: this.transfers.readbacks,
-      pipelines: p.pipelines,
-      pipelineCompileMs: p.compileMs,
-      syncCompiles: p.syncCompiles,
-    };
+  /** Counters: dispatches, submits, transfers, pipelines (syncCompiles: compiled at a dispatch). */
+  get stats() {
+    const { pipelines, compileMs, syncCompiles } = this.pipelines.stats;
+    const { dispatches, submits } = this.recorder;
+    const { uploads, readbacks } = this.transfers;
+    return { dispatches, submits, uploads, readbacks, pipelines, pipelineCompileMs: compileMs, syncCompiles };
   }
 
   // ---------------------------------------------------------------- tensors
 
   private allocate(shape: Shape, dtype: DType, label: string, pooled: boolean): Tensor {
     this.errors.assertAlive();
+    const what = `${label || 'tensor'} ${formatShape(shape)} ${dtype}`;
     if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
-      throw new ShapeError(`${label || 'tensor'}: bad shape ${formatShape(shape)}`);
+      throw new ShapeError(`${what}: bad shape`);
     }
     const bytes = Math.max(4, Math.ceil((numel(shape) * bytesPerElement(dtype)) / 4) * 4);
     if (bytes > this.caps.limits.maxBufferSize) {
       throw new ShapeError(
-        `${label || 'tensor'} ${formatShape(shape)} ${dtype} needs ${bytes} bytes, above this device's maxBufferSize ` +
-          `(${this.caps.limits.maxBufferSize}); use a smaller batch or resolution`,
+        `${what} needs ${bytes} bytes, above this device's maxBufferSize (${this.caps.limits.maxBufferSize}); use a smaller batch or resolution`,
       );
     }
     const buffer = pooled
       ? this.pool.acquire(bytes, STORAGE_USAGE, label)
       : this.pool.createUnpooled(Math.ceil(bytes / 16) * 16, STORAGE_USAGE, label);
     const alloc: Allocation = { buffer, usage: STORAGE_USAGE, pooled, refs: 1 };
-    return new Tensor(this, alloc, shape, dtype, 0, label);
+    const t = new Tensor(this, alloc, shape, dtype, 0, label);
+    if (!pooled) {
+      this.detach(t);
+    }
+    return t;
   }
 
   /** An uninitialised pooled tensor. */
@@ -151,34 +120,18 @@ export class GpuContext implements TensorHost {
     return t;
   }
 
-  /**
-   * A persistent tensor that is never pooled (weights, parameters, optimiser state): its buffer
-   * is its own, destroyed when it is disposed. Zero-filled.
-   */
+  /** A zeroed tensor that is never pooled (parameters, optimiser state); dispose() destroys it. */
   persistent(shape: Shape, dtype: DType = 'f32', label = ''): Tensor {
     const t = this.allocate(shape, dtype, label, false);
     this.clear(t);
     return t;
   }
 
-  /** Zero-fills a tensor's bytes, in command order. */
-  clear(t: Tensor): void {
-    const start = t.byteOffset - (t.byteOffset % 4);
-    const end = Math.min(t.buffer.size, Math.ceil((t.byteOffset + t.byteLength) / 4) * 4);
-    this.recorder.commandEncoder().clearBuffer(t.buffer, start, end - start);
-  }
-
-  /** Copies `src` into `dst`, in command order. */
-  copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, byteLength = src.byteLength): void {
-    this.recorder
-      .commandEncoder()
-      .copyBufferToBuffer(
-        src.buffer,
-        src.byteOffset + srcByteOffset,
-        dst.buffer,
-        dst.byteOffset + dstByteOffset,
-        byteLength,
-      );
+  /** A persistent tensor with these values (weights). */
+  uploadWeight(data: Float32Array | Uint16Array, shape: Shape, dtype: DType, label: string): Tensor {
+    const t = this.allocate(shape, dtype, label, false);
+    this.writeTensor(t, data);
+    return t;
   }
 
   /** Uploads host values into a new pooled tensor (f16: converted on the CPU). */
@@ -197,53 +150,52 @@ export class GpuContext implements TensorHost {
     this.transfers.write(t, data);
   }
 
-  /** A persistent tensor with these values (weights): see persistent(). */
-  uploadWeight(data: Float32Array | Uint16Array, shape: Shape, dtype: DType, label: string): Tensor {
-    const t = this.allocate(shape, dtype, label, false);
-    this.writeTensor(t, data);
-    return t;
+  /** Zero-fills a tensor's bytes, in command order. */
+  clear(t: Tensor): void {
+    const start = t.byteOffset - (t.byteOffset % 4);
+    const end = Math.min(t.buffer.size, Math.ceil((t.byteOffset + t.byteLength) / 4) * 4);
+    this.recorder.commandEncoder().clearBuffer(t.buffer, start, end - start);
   }
 
-  /** A small zeroed tensor to bind where a variant does not use a binding. Owned by the context. */
+  /** Copies `src` into `dst`, in command order. */
+  copy(src: Tensor, dst: Tensor, srcByteOffset = 0, dstByteOffset = 0, byteLength = src.byteLength): void {
+    const [s, d] = [src.byteOffset + srcByteOffset, dst.byteOffset + dstByteOffset];
+    this.recorder.commandEncoder().copyBufferToBuffer(src.buffer, s, dst.buffer, d, byteLength);
+  }
+
+  /** A small zeroed tensor for bindings a variant does not use (owned by the context). */
   dummy(dtype: DType = 'f32'): Tensor {
     let d = this.dummies.get(dtype);
     if (!d) {
-      d = this.zeros([4], dtype, `dummy-${dtype}`);
+      this.dummies.set(dtype, (d = this.zeros([4], dtype, `dummy-${dtype}`)));
       this.trackTensor(d, -1);
-      this.dummies.set(dtype, d);
     }
     return d;
   }
 
   async readTensor(t: Tensor): Promise<Float32Array> {
-    const raw = await this.readTensorRaw(t);
-    switch (t.dtype) {
-      case 'f16':
-        return fromF16Array(new Uint16Array(raw, 0, t.numel));
-      case 'f32':
-        return new Float32Array(raw, 0, t.numel);
-      case 'u32':
-        return Float32Array.from(new Uint32Array(raw, 0, t.numel));
-      case 'i32':
-        return Float32Array.from(new Int32Array(raw, 0, t.numel));
-    }
+    return bytesToFloat32(t.dtype, await this.readTensorRaw(t), t.numel);
   }
 
   async readTensorRaw(t: Tensor): Promise<ArrayBuffer> {
     this.errors.assertAlive();
-    let out: ArrayBuffer;
     try {
-      out = await this.transfers.read(t);
+      return await this.transfers.read(t);
     } finally {
       await this.settle();
     }
-    return out;
   }
 
   releaseAllocation(alloc: Allocation): void {
     if (!this.errors.closed) {
       this.pool.release(alloc.buffer, alloc.pooled, this.recorder.isOpen);
     }
+  }
+
+  /** Takes t out of every open scope (persistent tensors, long-lived views): its owner disposes it. */
+  detach(t: Tensor): Tensor {
+    this.registry.detach(t);
+    return t;
   }
 
   trackTensor(t: Tensor, delta: 1 | -1): void {
@@ -253,7 +205,8 @@ export class GpuContext implements TensorHost {
 
   /**
    * Runs `fn`; disposes every tensor created inside it except those reachable from its result
-   * (a tensor, or arrays/objects/Maps of tensors), which move to the enclosing scope.
+   * (a tensor, or arrays/objects/Maps of tensors), which move to the enclosing scope; persistent
+   * tensors and detached ones stay.
    * Works with async functions too: await the returned promise before starting another scope.
    */
   scope<T>(fn: () => T): T {
@@ -276,11 +229,6 @@ export class GpuContext implements TensorHost {
     }
   }
 
-  /** Installs tuned values (src/gpu/autotune.ts); later pipelines use them. */
-  setTuning(table: TuningTable): void {
-    this.tuning = table;
-  }
-
   /** Counters of the pool (bytes, live tensors, buffers created and reused). */
   memory(): MemoryStats {
     return { ...this.pool.stats };
@@ -288,35 +236,22 @@ export class GpuContext implements TensorHost {
 
   // ---------------------------------------------------------------- pipelines and dispatch
 
-  /** Creates the pipelines of these variants ahead of use, in parallel. */
-  prepare<V>(family: KernelFamily<V, string, string>, variants: readonly V[]): Promise<void> {
-    return this.pipelines.prepare(family, variants);
-  }
-
   /**
    * Creates ahead, in parallel, every pipeline that `fn` would dispatch: fn runs once with its
    * dispatches recorded instead of encoded (allocations, uploads and reads still happen; the data
    * is meaningless), so the set is exactly what the real run needs. Returns the pipeline count.
    */
   async prepareFor(fn: () => Promise<unknown>): Promise<number> {
-    const planned: { family: KernelFamily<unknown, string, string>; variant: unknown }[] = [];
-    this.planned = planned;
+    const planned: { family: Family; variant: unknown }[] = (this.planned = []);
     try {
       await this.scope(fn);
     } finally {
       this.planned = null;
     }
-    const byFamily = new Map<KernelFamily<unknown, string, string>, unknown[]>();
-    for (const p of planned) {
-      byFamily.set(p.family, [...(byFamily.get(p.family) ?? []), p.variant]);
-    }
-    await Promise.all([...byFamily].map(([f, vs]) => this.pipelines.prepare(f, vs)));
+    const families = new Set(planned.map((p) => p.family));
+    const variants = (f: Family): unknown[] => planned.filter((p) => p.family === f).map((p) => p.variant);
+    await Promise.all([...families].map((f) => this.pipelines.prepare(f, variants(f))));
     return new Set(planned.map((p) => resolveVariant(p.family, p.variant, this.caps).pipelineKey)).size;
-  }
-
-  /** The preprocessed source of a variant (wgsl-dump, contract tests). */
-  sourceOf<V>(family: KernelFamily<V, string, string>, variant: V): string {
-    return this.pipelines.sourceOf(family, variant);
   }
 
   /**
@@ -330,20 +265,14 @@ export class GpuContext implements TensorHost {
     args: DispatchArgs<B, P>,
   ): void {
     this.errors.assertAlive();
-    const fam = family as unknown as KernelFamily<unknown, string, string>;
+    const fam = family as unknown as Family;
     if (this.planned) {
       this.planned.push({ family: fam, variant });
       return;
     }
     const r = resolveVariant(fam, variant, this.caps);
     const label = args.label ? `${r.label} ${args.label}` : r.label;
-    const pipe = this.pipelines.get(fam, r);
-    this.recorder.dispatch(fam, label, pipe, this.pipelines.layoutFor(fam).bgl, args, this.tag);
-  }
-
-  /** Submits everything encoded so far. */
-  flush(): void {
-    this.recorder.flush();
+    this.recorder.dispatch(fam, label, [this.pipelines.get(fam, r), this.pipelines.layoutFor(fam).bgl], args, this.tag);
   }
 
   private async settle(): Promise<void> {
@@ -351,7 +280,7 @@ export class GpuContext implements TensorHost {
     try {
       await this.pool.settle();
     } catch (e) {
-      this.errors.clear();
+      this.errors.clear(); // the validation errors an out-of-memory buffer caused
       throw e;
     }
     this.errors.throwIfAny();
@@ -365,7 +294,7 @@ export class GpuContext implements TensorHost {
     await this.settle();
   }
 
-  // ---------------------------------------------------------------- profiling
+  // ---------------------------------------------------------------- profiling and lifetime
 
   /** Turns per-dispatch GPU timestamps on or off (each dispatch then gets its own pass). */
   setProfiling(on: boolean): void {
@@ -376,21 +305,10 @@ export class GpuContext implements TensorHost {
     return this.recorder.isProfiling;
   }
 
-  /** Waits for outstanding timestamp reads and returns (and clears) the records. */
+  /** Waits for outstanding timestamp reads; returns (and clears) the records. */
   async takeProfile(): Promise<ProfileRecord[]> {
     await this.sync();
     return this.recorder.takeRecords();
-  }
-
-  // ---------------------------------------------------------------- lifetime
-
-  get isClosed(): boolean {
-    return this.errors.closed;
-  }
-
-  /** Tensors currently alive (created and not disposed), for leak checks. */
-  liveTensors(): Tensor[] {
-    return [...this.registry.live];
   }
 
   /** Waits for the GPU, destroys the device and drops the Dawn instance so the process can exit. */

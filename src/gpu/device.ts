@@ -4,22 +4,14 @@
 import { type AdapterReport, type AdapterRequest, releaseInstance, requestAdapter } from './adapter.js';
 
 /**
- * The limits the runtime relies on, requested at the adapter's values. Only these: requesting
- * every limit (e.g. maxDynamicUniformBuffersPerPipelineLayout at 1,000,000) makes Dawn print a
- * warning on every pipeline layout.
+ * The limits the runtime relies on, requested at the adapter's values (only these: Dawn warns
+ * about others, e.g. maxDynamicUniformBuffersPerPipelineLayout, on every pipeline layout).
  */
-const USED_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxStorageBuffersPerShaderStage',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-  'maxBindingsPerBindGroup',
-] as const;
+const USED_LIMITS = (
+  'maxStorageBufferBindingSize maxBufferSize maxStorageBuffersPerShaderStage maxComputeWorkgroupStorageSize ' +
+  'maxComputeInvocationsPerWorkgroup maxComputeWorkgroupSizeX maxComputeWorkgroupSizeY maxComputeWorkgroupSizeZ ' +
+  'maxComputeWorkgroupsPerDimension maxBindingsPerBindGroup'
+).split(' ') as (keyof GPUSupportedLimits)[];
 
 const WANTED_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
 
@@ -27,20 +19,11 @@ export class GpuError extends Error {
   override name = 'GpuError';
 }
 
-export interface OpenedDevice {
-  gpu: GPU;
-  device: GPUDevice;
-  report: AdapterReport;
-}
-
 /** The best adapter (see requestAdapter) and a device with the limits and features we use. */
-export async function openDevice(req: AdapterRequest): Promise<OpenedDevice> {
+export async function openDevice(req: AdapterRequest): Promise<{ gpu: GPU; device: GPUDevice; report: AdapterReport }> {
   const { gpu, adapter, report } = await requestAdapter(req);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
-  const requiredLimits: Record<string, number> = {};
-  for (const key of USED_LIMITS) {
-    requiredLimits[key] = adapter.limits[key];
-  }
+  const requiredLimits = Object.fromEntries(USED_LIMITS.map((k) => [k, adapter.limits[k] as number]));
   try {
     const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'walt' });
     return { gpu, device, report };

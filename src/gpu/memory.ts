@@ -1,59 +1,42 @@
 // Buffer lifetimes: a pool of storage buffers keyed by (bucketed size, usage), with counters.
-//
-// The rule (onnxruntime-web's pending-buffer design): a buffer released while commands recorded
-// into the still-unsubmitted encoder may use it goes on a pending list. Only after that encoder
-// is submitted does it return to the free list (or get destroyed): from then on queue order makes
-// reuse safe, and WebGPU defers the destruction of a submitted buffer until the GPU is done with
-// it. Trimming (destroying free buffers above the cap) therefore happens only after a submit.
-// queue.writeBuffer lands before the open encoder, so uploads flush first (see transfer.ts).
-//
-// Out of memory: createBuffer does not throw; each new buffer is created inside an
-// 'out-of-memory' error scope whose result is collected at the next sync (settle()).
+// A buffer released while the unsubmitted encoder may use it waits on a pending list until that
+// encoder's submit (onnxruntime-web's pending buffers); then it is free (or destroyed: WebGPU
+// defers that until the GPU is done with it), and the free list is trimmed to its cap. Out of
+// memory: createBuffer does not throw, so each new buffer has an 'out-of-memory' error scope,
+// whose results settle() collects at the next sync.
 
 export interface MemoryStats {
-  /** Free-list cap in force, in bytes (WALT_POOL_MB; 0 = no pooling). */
+  /** Free-list cap in force (WALT_POOL_MB; 0 = no pooling). */
   capBytes: number;
-  /** Bytes of every GPU buffer alive now (pooled in use, free, pending, and unpooled weights). */
+  /** Every live buffer: pooled in use, free, pending, and unpooled (weights, parameters). */
   bytesAllocated: number;
-  /** Bytes of pooled buffers handed out and not yet released. */
+  /** Pooled bytes handed out and not yet released. */
   bytesInUse: number;
-  /** High-water mark of bytesInUse since the last resetPeak(). */
-  peakBytesInUse: number;
-  /** High-water mark of bytesAllocated since the last resetPeak(). */
+  peakBytesInUse: number; // high-water marks since resetPeak()
   peakBytesAllocated: number;
-  /** Tensors alive (created and not disposed). */
   liveTensors: number;
-  /** Buffers created (pool misses and unpooled buffers) and pooled buffers handed out again. */
+  /** createBuffer calls, and pooled buffers handed out again. */
   buffersCreated: number;
   buffersReused: number;
   /** Released buffers waiting for the submit of the encoder that may use them. */
   pending: number;
-  /** Kept for older callers: hits = buffersReused, misses = pool misses. */
-  hits: number;
-  misses: number;
 }
 
 export class OutOfMemoryError extends Error {
   override name = 'OutOfMemoryError';
 }
 
-/** Rounds a byte size up to a pool bucket: 256 B steps below 64 KiB, else 1/16 of a power of two. */
+/** A pool bucket: 256 B steps below 64 KiB, else 1/16 of a power of two. */
 export function bucketSize(bytes: number): number {
   const b = Math.max(256, bytes);
-  if (b <= 65536) {
-    return Math.ceil(b / 256) * 256;
-  }
-  const step = 2 ** (Math.floor(Math.log2(b)) - 4);
+  const step = b <= 65536 ? 256 : 2 ** (Math.floor(Math.log2(b)) - 4);
   return Math.ceil(b / step) * step;
 }
 
 /** The free-list cap: WALT_POOL_MB (MiB) when set, else 2 GiB. */
 export function poolCapFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.WALT_POOL_MB;
-  if (v === undefined || v === '') {
-    return 2 * 1024 ** 3;
-  }
-  const mb = Number(v);
+  const mb = v === undefined || v === '' ? 2048 : Number(v);
   if (!Number.isFinite(mb) || mb < 0) {
     throw new RangeError(`WALT_POOL_MB must be a number of MiB ≥ 0 (0 turns pooling off), got '${v}'`);
   }
@@ -80,49 +63,36 @@ export class BufferPool {
     private readonly device: GPUDevice,
     capBytes: number,
   ) {
-    this.stats = {
-      capBytes,
-      bytesAllocated: 0,
-      bytesInUse: 0,
-      peakBytesInUse: 0,
-      peakBytesAllocated: 0,
-      liveTensors: 0,
-      buffersCreated: 0,
-      buffersReused: 0,
-      pending: 0,
-      hits: 0,
-      misses: 0,
-    };
+    const zero = { bytesAllocated: 0, bytesInUse: 0, peakBytesInUse: 0, peakBytesAllocated: 0, liveTensors: 0 };
+    this.stats = { capBytes, ...zero, buffersCreated: 0, buffersReused: 0, pending: 0 };
   }
 
   /** A stable small integer per buffer (bind group cache keys). */
   idOf(buffer: GPUBuffer): number {
     let id = this.ids.get(buffer);
     if (id === undefined) {
-      id = this.nextId++;
-      this.ids.set(buffer, id);
+      this.ids.set(buffer, (id = this.nextId++));
     }
     return id;
   }
 
-  /** A pooled buffer of at least `bytes` (a free one of the same bucket, else a new one). */
+  /** A pooled buffer of at least `bytes`: a free one of the same bucket, else a new one. */
   acquire(bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     const size = bucketSize(bytes);
     const key = `${size}:${usage}`;
     let buffer = this.free.get(key)?.pop();
     if (buffer) {
       this.stats.buffersReused++;
-      this.stats.hits++;
     } else {
-      this.stats.misses++;
       buffer = this.create(size, usage, label, key);
     }
-    this.stats.bytesInUse += size;
-    this.stats.peakBytesInUse = Math.max(this.stats.peakBytesInUse, this.stats.bytesInUse);
+    const s = this.stats;
+    s.bytesInUse += size;
+    s.peakBytesInUse = Math.max(s.peakBytesInUse, s.bytesInUse);
     return buffer;
   }
 
-  /** An unpooled buffer (weights, staging): counted, destroyed by release(). */
+  /** An unpooled buffer (weights, parameters, staging): counted; release() destroys it. */
   createUnpooled(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     return this.create(size, usage, label, '');
   }
@@ -130,20 +100,19 @@ export class BufferPool {
   private create(size: number, usage: GPUBufferUsageFlags, label: string, key: string): GPUBuffer {
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage, label });
-    this.checks.push(
-      this.device.popErrorScope().then((e) => (e ? `${label || 'buffer'} of ${size} bytes: ${e.message}` : null)),
-    );
+    const what = `${label || 'buffer'} of ${size} bytes`;
+    this.checks.push(this.device.popErrorScope().then((e) => (e ? `${what}: ${e.message}` : null)));
     this.entries.set(buffer, { buffer, size, key });
-    this.stats.buffersCreated++;
-    this.stats.bytesAllocated += size;
-    this.stats.peakBytesAllocated = Math.max(this.stats.peakBytesAllocated, this.stats.bytesAllocated);
+    const s = this.stats;
+    s.buffersCreated++;
+    s.bytesAllocated += size;
+    s.peakBytesAllocated = Math.max(s.peakBytesAllocated, s.bytesAllocated);
     return buffer;
   }
 
   /**
-   * Gives a buffer back. `recorded`: commands that may use it sit in an unsubmitted encoder, so it
-   * waits on the pending list until afterSubmit(). Pooled buffers go to the free list, others are
-   * destroyed.
+   * Gives a buffer back. `recorded`: an unsubmitted encoder may use it, so it waits until
+   * afterSubmit(). Pooled buffers go to the free list (within the cap), others are destroyed.
    */
   release(buffer: GPUBuffer, pooled: boolean, recorded: boolean): void {
     const e = this.entries.get(buffer);
@@ -164,29 +133,24 @@ export class BufferPool {
     }
   }
 
-  /** Called after each submit: pending buffers become free (or are destroyed), then the cap holds. */
+  /** After each submit: pending buffers become free (or are destroyed), then the cap holds. */
   afterSubmit(): void {
-    const free = this.pendingFree;
-    const gone = this.pendingDestroy;
+    const [free, gone] = [this.pendingFree, this.pendingDestroy];
     this.pendingFree = [];
     this.pendingDestroy = [];
     this.stats.pending = 0;
-    for (const e of free) {
-      this.toFree(e);
-    }
-    for (const e of gone) {
-      this.destroy(e);
-    }
+    free.forEach((e) => this.toFree(e));
+    gone.forEach((e) => this.destroy(e));
     this.trim(this.stats.capBytes);
   }
 
   private toFree(e: Entry): void {
-    let list = this.free.get(e.key);
-    if (!list) {
-      list = [];
-      this.free.set(e.key, list);
+    const list = this.free.get(e.key);
+    if (list) {
+      list.push(e.buffer);
+    } else {
+      this.free.set(e.key, [e.buffer]);
     }
-    list.push(e.buffer);
   }
 
   private destroy(e: Entry): void {
@@ -194,20 +158,12 @@ export class BufferPool {
     this.stats.bytesAllocated -= e.size;
   }
 
-  /** Bytes on the free list. */
-  get freeBytes(): number {
-    let n = 0;
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        n += this.entries.get(b)?.size ?? 0;
-      }
-    }
-    return n;
-  }
-
   /** Destroys free buffers (oldest first) until at most `keepBytes` of them remain. */
   trim(keepBytes = 0): void {
-    let freeBytes = this.freeBytes;
+    let freeBytes = 0;
+    for (const list of this.free.values()) {
+      freeBytes += list.reduce((n, b) => n + this.entries.get(b)!.size, 0);
+    }
     for (const [key, list] of this.free) {
       while (list.length > 0 && freeBytes > keepBytes) {
         const e = this.entries.get(list.shift()!)!;
@@ -220,9 +176,9 @@ export class BufferPool {
     }
   }
 
-  /** Waits for the out-of-memory checks of the buffers created so far; throws on the first failure. */
+  /** Waits for the out-of-memory checks of the buffers created so far; throws on a failure. */
   async settle(): Promise<void> {
-    const failed = (await Promise.all(this.checks.splice(0))).filter((m): m is string => m !== null);
+    const failed = (await Promise.all(this.checks.splice(0))).filter((m) => m !== null);
     if (failed.length > 0) {
       this.trim(0);
       throw new OutOfMemoryError(

@@ -1,27 +1,25 @@
 // Shader modules, explicit bind group layouts and compute pipelines, cached by the resolved
-// variant's keys. prepare() creates pipelines ahead of use in parallel; a pipeline first needed at
-// a dispatch is compiled synchronously there and counted (stats.syncCompiles), so a model whose
-// prepare() misses a variant is caught by a test. WALT_DEBUG=1 re-derives the source on every
-// cache hit and throws if a key ever maps to a second source.
+// variant's keys. prepare() creates them ahead, in parallel; one first needed at a dispatch is
+// compiled there and counted (stats.syncCompiles: a test catches a prepare that misses one).
+// WALT_DEBUG=1 re-derives the source on every hit and throws if a key maps to a second source.
 
 import { kernelFiles } from '../wgsl/kernel-files.js';
 import { preprocess } from '../wgsl/preprocess.js';
 import type { ErrorChannel } from './device.js';
 import { GpuError } from './device.js';
-import { type DeviceCaps, type KernelFamily, paramsByteSize, type ResolvedVariant, resolveVariant } from '../wgsl/family.js';
+import {
+  type DeviceCaps,
+  type KernelFamily,
+  paramsByteSize,
+  type ResolvedVariant,
+  resolveVariant,
+} from '../wgsl/family.js';
 
 type Family = KernelFamily<unknown, string, string>;
 
-export interface PipelineStats {
-  pipelines: number;
-  /** Wall time spent creating pipelines (sync and async). */
-  compileMs: number;
-  /** Pipelines compiled at a dispatch because nothing prepared them. */
-  syncCompiles: number;
-}
-
 export class PipelineCache {
-  readonly stats: PipelineStats = { pipelines: 0, compileMs: 0, syncCompiles: 0 };
+  /** Pipelines made; wall time creating them; those compiled at a dispatch (nothing prepared them). */
+  readonly stats = { pipelines: 0, compileMs: 0, syncCompiles: 0 };
   private readonly modules = new Map<string, { module: GPUShaderModule; code: string }>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly creating = new Map<string, Promise<GPUComputePipeline>>();
@@ -135,10 +133,5 @@ export class PipelineCache {
       this.creating.set(r.pipelineKey, p);
     }
     return p;
-  }
-
-  /** The preprocessed source of a variant (wgsl-dump, contract tests). */
-  sourceOf<V>(family: KernelFamily<V, string, string>, variant: V): string {
-    return preprocess(family.file, this.files, resolveVariant(family, variant, this.caps).defines).code;
   }
 }

@@ -1,3 +1,5 @@
+import { fromF16Array } from './f16.js';
+
 /** Element types a tensor can hold. Accumulation is always f32 inside kernels. */
 export type DType = 'f32' | 'f16' | 'u32' | 'i32';
 
@@ -19,4 +21,10 @@ export function parseFloatDType(s: string, option = '--dtype'): FloatDType {
     throw new Error(`${option} must be f32 or f16, got '${s}'`);
   }
   return s;
+}
+
+/** Raw bytes of `n` elements of a dtype as f32 values (f16 widened, integers converted). */
+export function bytesToFloat32(dtype: DType, raw: ArrayBuffer, n: number): Float32Array {
+  const v = new { f16: Uint16Array, f32: Float32Array, u32: Uint32Array, i32: Int32Array }[dtype](raw, 0, n);
+  return v instanceof Float32Array ? v : v instanceof Uint16Array ? fromF16Array(v) : Float32Array.from(v);
 }

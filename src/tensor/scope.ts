@@ -1,7 +1,7 @@
 // Tensor ownership: the set of live tensors (leak checks) and nested scopes. scope(fn) disposes
-// every pooled tensor created inside fn except those reachable from its result, which move to
-// the enclosing scope (tfjs tidy, with the semantics written down); persistent tensors (weights,
-// parameters, optimiser state) are never disposed by a scope. Correctness never relies on GC.
+// every tensor created inside fn except those reachable from its result, which move to the
+// enclosing scope (tfjs tidy, with the semantics written down); persistent tensors (weights,
+// parameters, optimiser state) are detached: no scope disposes them. Never relies on GC.
 
 import { Tensor } from './tensor.js';
 
@@ -12,15 +12,19 @@ export class TensorRegistry {
   track(t: Tensor, delta: 1 | -1): void {
     if (delta === 1) {
       this.live.add(t);
-      // Persistent (unpooled) tensors and their views are the caller's: no scope disposes them.
-      if (t.alloc.pooled) {
-        this.scopes[this.scopes.length - 1]?.add(t);
-      }
+      this.scopes[this.scopes.length - 1]?.add(t);
     } else {
       this.live.delete(t);
       for (const s of this.scopes) {
         s.delete(t);
       }
+    }
+  }
+
+  /** Removes t from every open scope: its owner disposes it (persistent tensors, long-lived views). */
+  detach(t: Tensor): void {
+    for (const s of this.scopes) {
+      s.delete(t);
     }
   }
 

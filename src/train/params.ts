@@ -41,8 +41,8 @@ export class ParamSet {
     this.v = ctx.persistent([total], 'f32', 'adam-v');
     for (const e of entries) {
       this.views.set(e.name, {
-        value: this.values.view(e.offset, e.shape),
-        grad: this.grads.view(e.offset, e.shape),
+        value: ctx.detach(this.values.view(e.offset, e.shape)),
+        grad: ctx.detach(this.grads.view(e.offset, e.shape)),
       });
     }
   }

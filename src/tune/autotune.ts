@@ -92,7 +92,7 @@ export async function loadOrTune(
   if (!opts.force && existsSync(path)) {
     try {
       const table = (JSON.parse(readFileSync(path, 'utf8')) as { table: TuningTable }).table;
-      ctx.setTuning(table);
+      ctx.tuning = table;
       return { table, path, tuned: false, log };
     } catch {
       say(`tuning cache ${path} is unreadable; tuning again`);
@@ -139,7 +139,7 @@ export async function loadOrTune(
       }
     }
   }
-  ctx.setTuning(table);
+  ctx.tuning = table;
   mkdirSync(join(cacheDir(), 'tuning'), { recursive: true });
   await writeBytesAtomic(
     path,
