@@ -18,6 +18,7 @@ import { METRICS_HELP, metricsCommand } from './metrics-cmds.js';
 import { CONVERT_HELP, convertCommand, FORWARD_HELP, forwardCommand, INIT_HELP, initCommand } from './model-cmds.js';
 import { READOUT_HELP, readoutCommand } from './readout-cmds.js';
 import { SYNTH_HELP, synthCommand } from './synth-cmds.js';
+import { EVAL_READOUT_HELP, evalReadoutCommand, TRAIN_READOUT_HELP, trainReadoutCommand } from './train-cmds.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string; help: string }> = {
   info: {
@@ -60,6 +61,16 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
     run: synthCommand,
     summary: 'seeded synthetic clips for every readout task, in the real datasets’ layouts',
     help: SYNTH_HELP,
+  },
+  'train-readout': {
+    run: trainReadoutCommand,
+    summary: 'train a readout head on extracted features (several learning rates in one pass, resumable)',
+    help: TRAIN_READOUT_HELP,
+  },
+  'eval-readout': {
+    run: evalReadoutCommand,
+    summary: "a trained readout's task metrics on features and labels (best learning rate)",
+    help: EVAL_READOUT_HELP,
   },
 };
 

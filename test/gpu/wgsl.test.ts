@@ -98,12 +98,12 @@ describe('pipeline key → source check (WALT_DEBUG)', () => {
     const cache = new PipelineCache(ctx.device, errors, ctx.caps, true, files);
     const v = { dtype: 'f32' as const };
     const r = resolveVariant(softmaxFamily, v, ctx.caps);
-    cache.get(softmaxFamily as never, r);
+    cache.get(softmaxFamily, r);
     expect(() => cache.get(softmaxFamily as never, r)).not.toThrow();
     files['softmax.wgsl'] = `${files['softmax.wgsl']}\n// changed\n`;
     expect(() => cache.get(softmaxFamily as never, r)).toThrow(/pipeline key collision: softmax\.wgsl/);
     const quiet = new PipelineCache(ctx.device, errors, ctx.caps, false, files);
-    quiet.get(softmaxFamily as never, r);
+    quiet.get(softmaxFamily, r);
     files['softmax.wgsl'] = kernelFiles['softmax.wgsl']!;
     expect(() => quiet.get(softmaxFamily as never, r)).not.toThrow();
   });
