@@ -291,14 +291,17 @@ describe('loadClip: bad inputs', () => {
     expect(c.warnings[0]).toMatch(/video has 1 frame; needed 3/);
   });
 
-  it.skipIf(process.getuid?.() === 0)('reports unreadable files', async () => {
-    const f = join(dir, 'locked.mp4');
-    await writeFile(f, await readFile(byName('videos/testsrc2').path));
-    await chmod(f, 0o000);
-    const e = await mediaError(loadClip(f));
-    expect(e.reason).toBe('unreadable');
-    expect(e.message).toMatch(/locked\.mp4: permission denied/);
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'reports unreadable files (skipped as root, who can read every file)',
+    async () => {
+      const f = join(dir, 'locked.mp4');
+      await writeFile(f, await readFile(byName('videos/testsrc2').path));
+      await chmod(f, 0o000);
+      const e = await mediaError(loadClip(f));
+      expect(e.reason).toBe('unreadable');
+      expect(e.message).toMatch(/locked\.mp4: permission denied/);
+    },
+  );
 
   it('expandInputs + loadClip (verify) over the whole sample', async () => {
     const items = await expandInputs(['videos', 'images', 'bad'].map((d) => join(dir, d)));

@@ -8,7 +8,7 @@ import { randomWeightValues, uploadWeights } from '../../src/model/weights.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpu, heavy } from '../helpers/gpu.js';
 
-describe.skipIf(!heavy)('L at 17×128×128 (heavy)', () => {
+describe.skipIf(!heavy)('L at 17×128×128 (heavy: runs with WALT_HEAVY=1, npm run test:gpu)', () => {
   it('forward completes with finite outputs and frees its activations', { timeout: 3 * 3600_000 }, async () => {
     const ctx = await gpu();
     const cfg = loadConfig('L');
