@@ -17,7 +17,7 @@ import {
   type AttentionOptions,
   type HeadsView,
 } from './attention.js';
-import { ceilDiv, floatDtypeOf, fold } from './common.js';
+import { ceilDiv, checkOut, floatDtypeOf, fold } from './common.js';
 import { matmul } from './matmul.js';
 import { softmax } from './softmax.js';
 
@@ -122,6 +122,9 @@ export function attentionNaive(
     throw new ShapeError(
       `attention-naive: bias table ${table.toString()} must be (${relPosTableRows(opts.window)}, ${heads}) for window ${opts.window.join('x')}`,
     );
+  }
+  if (opts.out) {
+    checkOut('attention-naive', opts.out, [tokens, width], dtype);
   }
   const o = opts.out ?? ctx.empty([tokens, width], dtype, opts.label ?? 'attention-naive');
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);

@@ -6,7 +6,7 @@ import { defineKernelFamily, type DeviceCaps } from '../wgsl/family.js';
 import type { FloatDType } from '../tensor/dtype.js';
 import { ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { ceilDiv, floatDtypeOf } from './common.js';
+import { ceilDiv, checkOut, floatDtypeOf } from './common.js';
 import { subgroupWorkgroup } from './matmul.js';
 
 export type Dims3 = readonly [number, number, number];
@@ -238,6 +238,9 @@ export function attention(ctx: GpuContext, q: HeadsView, k: HeadsView, v: HeadsV
     throw new ShapeError(
       `attention: bias table ${opts.biasTable.toString()} must be (${relPosTableRows(opts.window)}, ${heads}) for window ${opts.window.join('x')}`,
     );
+  }
+  if (opts.out) {
+    checkOut('attention', opts.out, [tokens, width], dtype);
   }
   const o = opts.out ?? ctx.empty([tokens, width], dtype, opts.label ?? 'attention');
   // The subgroup path reads q, k, v as vec4s: strides and offsets must be multiples of 4 elements

@@ -7,7 +7,7 @@ import type { FloatDType } from '../tensor/dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, formatShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { ceilDiv, floatDtypeOf } from './common.js';
+import { ceilDiv, checkOut, floatDtypeOf } from './common.js';
 import { TEST_TILES, tileDefines, tileFor, tileName, tileOverrides, tileSpan, type MatmulTile } from './matmul.js';
 
 export interface Conv3dVariant {
@@ -120,6 +120,9 @@ export function conv3d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv3dOption
   const dtype = floatDtypeOf('conv3d', x, w, ...(opts.bias ? [opts.bias] : []));
   if (opts.bias) {
     expectShape('conv3d bias', opts.bias.shape, [Co!]);
+  }
+  if (opts.out) {
+    checkOut('conv3d', opts.out, [To, Ho, Wo, Co!], dtype);
   }
   const y = opts.out ?? ctx.empty([To, Ho, Wo, Co!], dtype, opts.label ?? 'conv3d');
   expectShape('conv3d out', y.shape, [To, Ho, Wo, Co!]);

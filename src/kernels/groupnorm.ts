@@ -7,7 +7,7 @@ import type { FloatDType } from '../tensor/dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { expectShape, ShapeError } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { ceilDiv, floatDtypeOf, fold } from './common.js';
+import { ceilDiv, checkOut, floatDtypeOf, fold } from './common.js';
 
 export interface GroupnormVariant {
   readonly dtype: FloatDType;
@@ -77,6 +77,9 @@ export function groupnorm(
     throw new ShapeError(`groupnorm: ${C} channels do not split into ${groups} groups`);
   }
   const dtype = floatDtypeOf('groupnorm', x, gamma, beta);
+  if (opts.out) {
+    checkOut('groupnorm', opts.out, x.shape, dtype);
+  }
   const y = opts.out ?? ctx.empty(x.shape, dtype, opts.label ?? 'groupnorm');
   const stats = ctx.empty([T!, groups, 2], 'f32', 'gn-stats');
   const pixels = H! * W!;

@@ -185,6 +185,9 @@ describe('windowed attention (fused)', () => {
       expect(() => attention(ctx, view, view, view, { ...opts, window: [5, 4, 4], headDim: 20 })).toThrow(
         /not supported/,
       );
+      expect(() => attention(ctx, view, view, view, { ...opts, window: [5, 4, 4], out: ctx.zeros([80, 16]) })).toThrow(
+        /out .* must be \[80, 32\] f32/,
+      );
     });
   });
 
