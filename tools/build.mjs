@@ -1,5 +1,6 @@
 // Bundles the CLI into dist/cli.js (WGSL sources embedded as text, so it runs from any
-// directory), the decode worker into dist/decode-worker.js, and the library entry (reading
+// directory), the decode and training-batch workers into dist/decode-worker.js and
+// dist/train-worker.js, and the library entry (reading
 // features: `import { FeatureSet } from 'walt-webgpu'`) into dist/index.js with its type
 // declarations (dist/index.d.ts, dist/types/).
 import { build } from 'esbuild';
@@ -18,6 +19,9 @@ const external = [
 const entryPoints = { cli: 'src/cli/main.ts' };
 if (existsSync('src/io/decode-worker.ts')) {
   entryPoints['decode-worker'] = 'src/io/decode-worker.ts';
+}
+if (existsSync('src/train-readout/batch-worker.ts')) {
+  entryPoints['train-worker'] = 'src/train-readout/batch-worker.ts';
 }
 
 await build({

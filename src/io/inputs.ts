@@ -1,7 +1,7 @@
 // Expanding command-line inputs (files, directories, list files) into an ordered list of media items.
 
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 
 /** What an input is, judged by its extension. */
 export type InputKind = 'video' | 'image' | 'npy' | 'unknown';
@@ -221,7 +221,10 @@ async function expandOne(source: string, abs: string, label: string | undefined,
     }
     const base = dirname(abs);
     for (const e of parseListFile(text)) {
-      await expandOne(e.path, resolve(base, e.path), e.label ?? label, w);
+      // The entry's source is relative to the list file as the list was named (a/labels.csv's
+      // videos/x.mp4 is a/videos/x.mp4), so two lists' equal relative entries stay apart.
+      const src = isAbsolute(e.path) ? e.path : join(dirname(source), e.path);
+      await expandOne(src, resolve(base, e.path), e.label ?? label, w);
     }
     w.lists.delete(abs);
     return;

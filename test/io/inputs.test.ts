@@ -130,16 +130,29 @@ describe('expandInputs', () => {
     await touch('lists/nested.lst', '../other/h.jpeg\tjumping\n# trailing comment\nmain.csv\n');
     const items = await expandInputs(['lists/main.csv'], { cwd: root });
     expect(items.map((i) => [i.source, i.label, i.kind])).toEqual([
-      ['../data/b.mp4', 'walking', 'video'],
-      ['../other/g.avi', 'running, fast', 'video'],
-      ['../other/f.mkv', 'swimming', 'video'],
-      ['../data/sub/c.webm', undefined, 'video'],
-      ['../data/sub/deeper/d.png', undefined, 'image'],
-      ['../nope.webm', 'ghost', 'video'],
-      ['../other/h.jpeg', 'jumping', 'image'],
+      // A list entry's source is its path as seen from where the list was named (lists/../data/b.mp4).
+      ['data/b.mp4', 'walking', 'video'],
+      ['other/g.avi', 'running, fast', 'video'],
+      ['other/f.mkv', 'swimming', 'video'],
+      ['data/sub/c.webm', undefined, 'video'],
+      ['data/sub/deeper/d.png', undefined, 'image'],
+      ['nope.webm', 'ghost', 'video'],
+      ['other/h.jpeg', 'jumping', 'image'],
     ]);
     expect(items[0]!.path).toBe(join(root, 'data/b.mp4'));
     expect(items[5]!.path).toBe(join(root, 'nope.webm'));
+  });
+
+  it('two list files with the same relative entries keep apart', async () => {
+    await touch('a/videos/x.mp4', 'x');
+    await touch('b/videos/x.mp4', 'x');
+    await touch('a/labels.csv', 'path,label\nvideos/x.mp4,one\n');
+    await touch('b/labels.csv', 'path,label\nvideos/x.mp4,two\n');
+    const items = await expandInputs(['a/labels.csv', 'b/labels.csv'], { cwd: root });
+    expect(items.map((i) => [i.source, i.label])).toEqual([
+      ['a/videos/x.mp4', 'one'],
+      ['b/videos/x.mp4', 'two'],
+    ]);
   });
 
   it('follows symlinks without looping', async () => {
