@@ -26,7 +26,18 @@ import { trainBenchCases as loss } from './train/loss.js';
 import { trainBenchCases as normTrain } from './train/norm-train.js';
 import { trainBenchCases as softmaxTrain } from './train/softmax.js';
 
-const TRAIN_FAMILIES = [linear, colsum, normTrain, softmaxTrain, crossAttention, activationGrad, loss, broadcastAdd, fourier, adamw];
+const TRAIN_FAMILIES = [
+  linear,
+  colsum,
+  normTrain,
+  softmaxTrain,
+  crossAttention,
+  activationGrad,
+  loss,
+  broadcastAdd,
+  fourier,
+  adamw,
+];
 
 interface Case {
   family: string;
