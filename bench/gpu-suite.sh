@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU figure the README promises, in one call on a lent GPU, in at most 8 minutes: matmul
 # 4096³ f32/f16 with the peers, the attention sweep, model L forward f32/f16, extraction clips/s,
-# the per-kernel profile and window-size tradeoff. Each bench writes its JSON lines and markdown
+# one K400 readout training step at the study's batch (32), the per-kernel profile and window-size
+# tradeoff. Each bench writes its JSON lines and markdown
 # (device, date and commit in every row) into one folder, with suite.md: the device, the commit,
 # and per step its command, exit status and seconds. Nothing is built on the GPU machine.
 #
@@ -192,6 +193,7 @@ if [ "$smoke" = 1 ]; then
   step model 60 bench model --config micro --dtype f32,f16
   step matmul-f16 60 bench matmul --sizes 64 --dtype f16 --peers ort-webgpu --reps 3
   extract_step 90 bench extract --config test-tiny
+  step readout 60 bench readout --head k400 --batch 1 --reps 1 --form fast
   step profile 60 profile --config micro --windows 5x2x2,full
 else
   step matmul-f32 50 bench matmul --sizes 4096 --dtype f32 --peers tfjs-webgpu,ort-webgpu
@@ -199,7 +201,8 @@ else
   step model 70 bench model --config L --dtype f32,f16
   step matmul-f16 40 bench matmul --sizes 4096 --dtype f16 --peers ort-webgpu
   extract_step 60 bench extract --config L
-  step profile 120 profile --config L
+  step readout 30 bench readout --head k400 --batch 32
+  step profile 100 profile --config L
 fi
 
 {

@@ -1,4 +1,4 @@
-// walt bench train-readout: training steps per second of every readout head on the synthetic
+// walt bench train: training steps per second of every readout head on the synthetic
 // tasks, through the whole training loop (`trainReadout`: batches assembled on the worker
 // thread from extracted shards, forward, backward, AdamW, a checkpoint at the end). The data are
 // made here: `walt synth` clips of each task (64 × 64, 17 frames), one `walt extract` of all of
@@ -14,9 +14,8 @@ import { defaultHeadForKind, paramCount, type HeadKind } from '../src/readout/sp
 import { runSynth } from '../src/synth/synth.js';
 import { loadTaskData } from '../src/train-readout/dataset.js';
 import { ATTENTION_FRAMES, trainReadout } from '../src/train-readout/trainer.js';
-import { writeBytesAtomic } from '../src/util/atomic.js';
-import { panelFigure, writeChart } from './chart.js';
-import { gitCommit, markdownTable, type Row } from './harness.js';
+import { panelFigure } from './chart.js';
+import { gitCommit, type Row } from './harness.js';
 
 export const TRAIN_READOUT_COLUMNS = [
   'task',
@@ -77,7 +76,7 @@ export async function benchTrainReadout(o: TrainReadoutBenchOptions = {}): Promi
   const batch = o.batch ?? 8;
   const grid = o.grid ?? [32, 32];
   const sweep = o.sweep ?? [1e-4, 3e-4, 1e-3];
-  const log = o.log ?? ((s: string) => process.stderr.write(`walt bench train-readout: ${s}\n`));
+  const log = o.log ?? ((s: string) => process.stderr.write(`walt bench train: ${s}\n`));
   const root = o.root ?? mkdtempSync(join(tmpdir(), 'walt-bench-train-'));
   const rows: Row[] = [];
   const date = new Date().toISOString();
@@ -195,15 +194,4 @@ export async function benchTrainReadout(o: TrainReadoutBenchOptions = {}): Promi
     320,
   );
   return { rows, header, chart };
-}
-
-/** Writes bench/results-style files: `<dir>/train-<stamp>.{jsonl,md,svg,png}`. */
-export async function writeTrainReadoutResults(dir: string, r: TrainReadoutBenchResult): Promise<string> {
-  const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
-  const base = join(dir, `train-${stamp}`);
-  await writeBytesAtomic(`${base}.jsonl`, r.rows.map((x) => JSON.stringify(x)).join('\n') + '\n');
-  await writeBytesAtomic(`${base}.md`, `${r.header}\n\n${markdownTable(r.rows, TRAIN_READOUT_COLUMNS)}`);
-  await writeChart(`${base}.svg`, r.chart);
-  await writeChart(`${base}.png`, r.chart);
-  return base;
 }

@@ -1,6 +1,8 @@
 // Entry point of the benchmark peers. Peers are devDependencies and are loaded only through dynamic import(); from
 // src/ they use only the f16 codec (src/tensor/f16.ts), shared with the runtime.
 
+import { DAWN_LIMIT_NOTICE } from '../../src/gpu/adapter.js';
+import { withFilteredStderr } from '../../src/util/quiet-stderr.js';
 import type { AttentionPeer, MatmulPeer, PeerDtype, PeerLoadResult } from './types.js';
 
 export type * from './types.js';
@@ -19,7 +21,9 @@ function reason(e: unknown): string {
 /** Storage binding limit of the caller's adapter; ORT's own Dawn sees the same device. */
 async function limitOf(gpu: GPU): Promise<number> {
   try {
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    const adapter = await withFilteredStderr(DAWN_LIMIT_NOTICE, () =>
+      gpu.requestAdapter({ powerPreference: 'high-performance' }),
+    );
     if (adapter === null) {
       return DEFAULT_BINDING_LIMIT;
     }

@@ -1,6 +1,8 @@
 // tfjs peers: @tensorflow/tfjs-core 4.22 + @tensorflow/tfjs-backend-webgpu 4.22 on the caller's dawn.node `GPU`.
 // Loaded only through dynamic import(); tfjs has no f16 tensors, so only dtype 'f32' runs.
 
+import { DAWN_LIMIT_NOTICE } from '../../src/gpu/adapter.js';
+import { withFilteredStderr } from '../../src/util/quiet-stderr.js';
 import { timeRuns } from '../stats.js';
 import { checkBinding, checkLength, checkScope, chunkSize } from './timing.js';
 import type { AttentionPeer, AttentionProblem, MatmulPeer, PeerDtype, PeerRun, RunCount, Scope } from './types.js';
@@ -46,7 +48,9 @@ async function initTf(gpu: GPU): Promise<TfState> {
     tf.registerBackend(
       'webgpu',
       async () => {
-        const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+        const adapter = await withFilteredStderr(DAWN_LIMIT_NOTICE, () =>
+          gpu.requestAdapter({ powerPreference: 'high-performance' }),
+        );
         if (adapter === null) {
           throw new Error('no WebGPU adapter');
         }

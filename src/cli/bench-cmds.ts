@@ -1,9 +1,10 @@
-// walt bench <matmul|attention|model|kernels|extract> and walt profile: benchmarks. With --json,
+// walt bench <matmul|attention|model|kernels|extract|readout|train> and walt profile: benchmarks. With --json,
 // stdout carries only the result rows, one JSON object per line (everything else, progress
 // included, goes to stderr); otherwise a markdown table. --out DIR writes both to DIR (and a chart,
 // SVG and PNG, where the bench draws one). Ctrl-C or --timeout-s stops at the next measurement and
 // still writes the rows measured so far; a sweep in which every case is skipped exits 1.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
 import { writeChart } from '../../bench/chart.js';
@@ -13,6 +14,7 @@ import { benchKernels, KERNELS_COLUMNS } from '../../bench/kernels.js';
 import { benchMatmul, MATMUL_COLUMNS } from '../../bench/matmul.js';
 import { benchModel, MODEL_COLUMNS } from '../../bench/model.js';
 import { benchReadout, READOUT_COLUMNS } from '../../bench/readout.js';
+import { benchTrainReadout, TRAIN_READOUT_COLUMNS } from '../../bench/train-readout.js';
 import { KERNEL_COLUMNS, profileChart, runProfile, TRADEOFF_COLUMNS } from '../../bench/profile.js';
 import { loadOrTune } from '../kernels/tuning.js';
 import { SUPPORTED_HEAD_DIMS } from '../kernels/attention.js';
@@ -295,6 +297,52 @@ const BENCHES: Record<string, BenchSpec> = {
         throw e;
       }
       return [{ name: `readout-${head}`, rows, columns: READOUT_COLUMNS }];
+    },
+  },
+  train: {
+    options: {
+      clips: { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      grid: { type: 'string' },
+      sweep: { type: 'string' },
+    },
+    gpu: false,
+    partial: () => ({ name: 'train', columns: TRAIN_READOUT_COLUMNS }),
+    run: async ({ v, emit, say }) => {
+      const grid = str(v, 'grid', '32x32');
+      const m = /^(\d+)x(\d+)$/.exec(grid);
+      if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+        throw new UsageError(`--grid ${grid}: expected HxW with positive integers, e.g. 32x32`);
+      }
+      const sweepText = str(v, 'sweep', '1e-4,3e-4,1e-3');
+      const sweep =
+        sweepText === 'none'
+          ? []
+          : sweepText.split(',').map((x) => {
+              const lr = Number(x);
+              if (!Number.isFinite(lr) || lr <= 0) {
+                throw new UsageError(
+                  `--sweep ${sweepText}: '${x}' is not a positive learning rate (or pass --sweep none)`,
+                );
+              }
+              return lr;
+            });
+      const adapter = optStr(v, 'adapter');
+      const worker = new URL('./train-worker.js', import.meta.url);
+      const hasWorker = worker.protocol === 'file:' && existsSync(fileURLToPath(worker));
+      const r = await benchTrainReadout({
+        clips: int(v, 'clips', 16, 1),
+        steps: int(v, 'steps', 20, 1),
+        batch: int(v, 'batch', 8, 1),
+        grid: [Number(m[1]), Number(m[2])],
+        sweep,
+        ...(adapter ? { adapter } : {}),
+        ...(hasWorker ? { workerUrl: worker } : {}),
+        onRow: emit,
+        log: say,
+      });
+      return [{ name: 'train', rows: r.rows, columns: TRAIN_READOUT_COLUMNS, header: r.header, chart: r.chart }];
     },
   },
   kernels: {

@@ -1,7 +1,7 @@
 // The help texts of walt bench and walt profile (shown by --help and `walt help bench|profile`);
 // bench-cmds.ts re-exports them.
 
-export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract|readout> [options]
+export const BENCH_HELP = `walt bench <matmul|attention|model|kernels|extract|readout|train> [options]
 
 Every bench: [--json] [--out DIR] [--note TEXT] [--timeout-s S] [--adapter NAME]. --note: a line for
 the top of the markdown result file (e.g. the machine's load). --json: stdout carries only the
@@ -61,6 +61,13 @@ walt bench readout --head NAME [--batch 8] [--reps N] [--grid 32x32] [--form fas
   camera-pose) run two rows in one process: walt (the fast form: keys and values never formed)
   and walt-direct (the generic cross-attention path); their loss and grad_norm agree. A batch
   larger than a storage binding (K400 at batch 8: 136 MiB of features) is split into micro-batches.
+
+walt bench train [--clips 16] [--steps 20] [--batch 8] [--grid 32x32] [--sweep 1e-4,3e-4,1e-3|none]
+  Training steps per second of every readout head through the whole walt train-readout loop
+  (batches from a worker thread, forward, backward, AdamW) on data made on the spot: walt synth
+  clips of each task (64 × 64, 17 frames), one test-tiny extraction (t 200, block 2). One row per
+  task (lr 3e-4) and a sweep row: the attention head at every --sweep rate in one pass (each batch
+  read once). --out: train-<date>.{jsonl,md,svg,png}. About 3 minutes on a software adapter.
 
 walt bench extract [--config test-tiny|L] [--compute f32|f16] [--torch] [--json] [--out DIR]
   The extraction job on a generated sample (6 videos): clips/s and frames/s, time in decode,

@@ -46,9 +46,10 @@ export interface AdapterRequest {
 /**
  * Dawn prints, from native code straight to stderr and once per instance, that it clamps the
  * dynamic-buffer limits Vulkan drivers report (1,000,000) to 16; no option or requested limit
- * silences it, so adapter enumeration runs with that notice filtered out of stderr.
+ * silences it, so adapter enumeration runs with that notice filtered out of stderr (the bench's
+ * peers request their adapters the same way).
  */
-const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic\w+ artificially reduced from \d+ to \d+[^\n]*\n/gm;
+export const DAWN_LIMIT_NOTICE = /^Warning: maxDynamic\w+ artificially reduced from \d+ to \d+[^\n]*\n/gm;
 
 export function releaseInstance(gpu: GPU): void {
   liveInstances.delete(gpu);

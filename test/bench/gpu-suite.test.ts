@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const STEPS = ['matmul-f32', 'attention', 'model', 'matmul-f16', 'extract', 'profile'];
+const STEPS = ['matmul-f32', 'attention', 'model', 'matmul-f16', 'extract', 'readout', 'profile'];
 
 describe('bench/gpu-suite.sh --smoke', () => {
   it('runs every step and writes the results with device, date and commit', () => {
@@ -25,7 +25,7 @@ describe('bench/gpu-suite.sh --smoke', () => {
     const device = JSON.parse(readFileSync(join(out, 'device.json'), 'utf8')) as { adapter: { name: string } };
     expect(device.adapter.name).toBeTruthy();
     const files = readdirSync(out);
-    for (const prefix of ['matmul-f32-', 'matmul-f16-', 'attention-', 'model-micro-', 'extract-', 'profile-micro-']) {
+    for (const prefix of ['matmul-f32-', 'matmul-f16-', 'attention-', 'model-micro-', 'extract-', 'readout-k400-', 'profile-micro-']) {
       const f = files.find((x) => x.startsWith(prefix) && x.endsWith('.jsonl'));
       expect(f, prefix).toBeDefined();
       const rows = readFileSync(join(out, f!), 'utf8')

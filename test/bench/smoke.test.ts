@@ -223,4 +223,40 @@ describe('bench smoke tests (schema only)', () => {
     });
     expect(w.clips).toBe(6);
   });
+
+  it('bench train', () => {
+    const out = mkdtempSync(join(tmpdir(), 'walt-bench-train-'));
+    const r = rows([
+      'bench',
+      'train',
+      '--clips',
+      '2',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--grid',
+      '8x8',
+      '--sweep',
+      '1e-4,1e-3',
+      '--json',
+      '--out',
+      out,
+    ]);
+    // One row per task, then the sweep row (two rates in one pass).
+    expect(r.map((x) => x.task)).toEqual(['motion', 'pose', 'depth', 'points', 'boxes', 'motion']);
+    expect(r[5]!.lrs).toBe('0.0001,0.001');
+    for (const x of r) {
+      expectFields(x, { head: 'string', params: 'number', steps_s: 'number', ms_step: 'number', last_loss: 'number' });
+      expect(x.steps_s as number).toBeGreaterThan(0);
+    }
+    const files = readdirSync(out).map((f) => f.replace(/-\d{4}-.*\./, '.'));
+    expect(files.sort()).toEqual(['train.jsonl', 'train.md', 'train.png', 'train.svg']);
+  });
+
+  it('bench train rejects a bad --sweep with the fix', () => {
+    const r = spawnSync(process.execPath, [CLI, 'bench', 'train', '--sweep', '1e-3,fast'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--sweep 1e-3,fast: 'fast' is not a positive learning rate/);
+  });
 });
