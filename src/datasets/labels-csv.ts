@@ -4,6 +4,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { writeBytesAtomic } from '../util/atomic.js';
+import { splitCsvLine } from '../util/csv.js';
 import { DatasetError } from './errors.js';
 
 /** One row of a labels file. */
@@ -27,50 +28,6 @@ export interface ReadLabelsOptions {
 const HEADER_NAMES = /^(path|file|filename|filepath|video|video_path|video_id)$/i;
 const FIX_CSV = 'write one `path,label` pair per line (quote a field holding a comma with "…")';
 
-/** Splits one CSV line (comma, or tab when the line has tabs and no commas) with `"…"` quoting. */
-function splitCsvLine(line: string, file: string, lineNo: number): string[] {
-  const sep = line.includes('\t') && !line.includes(',') ? '\t' : ',';
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let v = '';
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= line.length) {
-          throw new DatasetError(file, 'a quoted field has no closing quote', FIX_CSV, lineNo);
-        }
-        if (line[i] === '"' && line[i + 1] === '"') {
-          v += '"';
-          i += 2;
-        } else if (line[i] === '"') {
-          i++;
-          break;
-        } else {
-          v += line[i];
-          i++;
-        }
-      }
-      while (i < line.length && line[i] !== sep) {
-        if (line[i] !== ' ') {
-          throw new DatasetError(file, 'text after a closing quote', FIX_CSV, lineNo);
-        }
-        i++;
-      }
-    } else {
-      const next = line.indexOf(sep, i);
-      const end = next < 0 ? line.length : next;
-      v = line.slice(i, end).trim();
-      i = end;
-    }
-    fields.push(v);
-    if (i >= line.length) {
-      return fields;
-    }
-    i++; // the separator
-  }
-}
-
 /**
  * Parses the text of a labels file. Blank lines and `#` comments are skipped, a BOM and CRLF
  * line ends are accepted; a first line whose first field is `path` (or `file`, `video`, …) is a
@@ -89,7 +46,10 @@ export function parseLabelsCsv(text: string, file: string): LabelRow[] {
     if (raw === '' || raw.startsWith('#')) {
       continue;
     }
-    const fields = splitCsvLine(raw, file, i + 1);
+    const { fields, problem } = splitCsvLine(raw);
+    if (problem !== undefined) {
+      throw new DatasetError(file, problem, FIX_CSV, i + 1);
+    }
     if (first) {
       first = false;
       if (HEADER_NAMES.test(fields[0] ?? '')) {

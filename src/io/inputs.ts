@@ -2,6 +2,7 @@
 
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { splitCsvLine } from '../util/csv.js';
 
 /** What an input is, judged by its extension. */
 export type InputKind = 'video' | 'image' | 'npy' | 'unknown';
@@ -298,7 +299,8 @@ export function parseListFile(text: string): ListEntry[] {
     if (line === '' || line.startsWith('#')) {
       continue;
     }
-    const fields = splitFields(line);
+    // Quoting problems are forgiven here (the field is taken as written); a path and a label are read.
+    const { fields } = splitCsvLine(line);
     const path = fields[0] ?? '';
     const label = fields[1];
     if (first && /^(path|file|filename|filepath|video)$/i.test(path)) {
@@ -312,44 +314,4 @@ export function parseListFile(text: string): ListEntry[] {
     out.push(label !== undefined && label !== '' ? { path, label, line: i + 1 } : { path, line: i + 1 });
   }
   return out;
-}
-
-function splitFields(line: string): string[] {
-  const sep = line.includes('\t') ? '\t' : ',';
-  const fields: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    while (line[i] === ' ') {
-      i++;
-    }
-    if (line[i] === '"') {
-      // Quoted field.
-      let v = '';
-      i++;
-      while (i < line.length) {
-        if (line[i] === '"' && line[i + 1] === '"') {
-          v += '"';
-          i += 2;
-        } else if (line[i] === '"') {
-          i++;
-          break;
-        } else {
-          v += line[i];
-          i++;
-        }
-      }
-      fields.push(v.trim());
-      const next = line.indexOf(sep, i);
-      i = next < 0 ? line.length + 1 : next + 1;
-    } else {
-      const next = line.indexOf(sep, i);
-      const end = next < 0 ? line.length : next;
-      fields.push(line.slice(i, end).trim());
-      i = end + 1;
-    }
-    if (fields.length === 2) {
-      break; // path and label; anything after the label is ignored
-    }
-  }
-  return fields;
 }
