@@ -25,7 +25,15 @@ describe('bench/gpu-suite.sh --smoke', () => {
     const device = JSON.parse(readFileSync(join(out, 'device.json'), 'utf8')) as { adapter: { name: string } };
     expect(device.adapter.name).toBeTruthy();
     const files = readdirSync(out);
-    for (const prefix of ['matmul-f32-', 'matmul-f16-', 'attention-', 'model-micro-', 'extract-', 'readout-k400-', 'profile-micro-']) {
+    for (const prefix of [
+      'matmul-f32-',
+      'matmul-f16-',
+      'attention-',
+      'model-micro-',
+      'extract-',
+      'readout-k400-',
+      'profile-micro-',
+    ]) {
       const f = files.find((x) => x.startsWith(prefix) && x.endsWith('.jsonl'));
       expect(f, prefix).toBeDefined();
       const rows = readFileSync(join(out, f!), 'utf8')
