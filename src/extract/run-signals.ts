@@ -81,12 +81,26 @@ export class RunStopper {
     });
   }
 
-  /** Clears the grace timer and removes the process handlers. */
+  /**
+   * Clears the grace timer and removes the process handlers. After a signal, the process is on its
+   * way out (the caller exits 130 or 143 once the device is closed); a further signal during that
+   * shutdown exits at once with the same status (everything written is already complete) rather
+   * than falling to Node's default, which would kill the process without an exit status.
+   */
   close(): void {
     clearTimeout(this.graceTimer);
     if (this.handleSignals) {
       process.off('SIGINT', this.onInt);
       process.off('SIGTERM', this.onTerm);
+      if (this.signal !== null) {
+        const code = this.signal === 'SIGTERM' ? 143 : 130;
+        const now = (sig: NodeJS.Signals): void => {
+          this.say(`${sig}: stopped at once during shutdown (every shard written is complete)`);
+          process.exit(code);
+        };
+        process.once('SIGINT', now);
+        process.once('SIGTERM', now);
+      }
     }
   }
 }
