@@ -113,6 +113,34 @@ export function intList(s: string, name: string): number[] {
     });
 }
 
+/** `--NAME HxW` (positive integers), or undefined when the option is absent. */
+export function gridOpt(v: Record<string, string | boolean | undefined>, name = 'grid'): [number, number] | undefined {
+  const x = optStr(v, name);
+  if (x === undefined) {
+    return undefined;
+  }
+  const m = /^(\d+)x(\d+)$/.exec(x);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
+    throw new UsageError(`--${name} ${x}: expected HxW with positive integers, e.g. 128x128`);
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
+/**
+ * A comma list of positive numbers (learning rates): `--NAME 1e-4,3e-4`. A bad entry is named:
+ * "--NAME TEXT: 'x' is not a WHAT HINT".
+ */
+export function positiveList(text: string, name: string, what = 'positive number', hint = ''): number[] {
+  return text.split(',').map((raw) => {
+    const x = raw.trim();
+    const n = Number(x);
+    if (x === '' || !Number.isFinite(n) || n <= 0) {
+      throw new UsageError(`--${name} ${text}: '${x}' is not a ${what}${hint}`);
+    }
+    return n;
+  });
+}
+
 export function flag(v: Record<string, string | boolean | undefined>, name: string): boolean {
   return v[name] === true;
 }

@@ -3,8 +3,7 @@
 // included, goes to stderr); otherwise a markdown table. --out DIR writes both to DIR (and a chart,
 // SVG and PNG, where the bench draws one). Ctrl-C or --timeout-s stops at the next measurement and
 // still writes the rows measured so far; a sweep in which every case is skipped exits 1.
-import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { attentionChart, ATTENTION_COLUMNS, benchAttention } from '../../bench/attention.js';
 import { writeChart } from '../../bench/chart.js';
@@ -23,7 +22,8 @@ import { loadConfig } from '../model/config.js';
 import { HeadSpecError } from '../readout/spec.js';
 import { parseFloatDType, type FloatDType } from '../tensor/dtype.js';
 import { writeBytesAtomic } from '../util/atomic.js';
-import { flag, int, intList, optStr, parse, str, UsageError, type OptionSpec } from './args.js';
+import { flag, gridOpt, int, intList, optStr, parse, positiveList, str, UsageError, type OptionSpec } from './args.js';
+import { workerUrl } from './train-cmds.js';
 import { BENCH_HELP, PROFILE_HELP } from './bench-help.js';
 
 export { BENCH_HELP, PROFILE_HELP };
@@ -269,11 +269,6 @@ const BENCHES: Record<string, BenchSpec> = {
     partial: (v) => ({ name: `readout-${str(v, 'head', 'k400')}`, columns: READOUT_COLUMNS }),
     run: async ({ v, ctx, emit, say, signal }) => {
       const head = str(v, 'head', 'k400');
-      const grid = str(v, 'grid', '32x32');
-      const m = /^(\d+)x(\d+)$/.exec(grid);
-      if (!m) {
-        throw new UsageError(`--grid ${grid}: expected HxW, e.g. 32x32`);
-      }
       const form = optStr(v, 'form');
       if (form !== undefined && form !== 'fast' && form !== 'direct') {
         throw new UsageError(`--form ${form}: expected fast or direct (default: both)`);
@@ -284,7 +279,7 @@ const BENCHES: Record<string, BenchSpec> = {
           head,
           batch: int(v, 'batch', 8, 1),
           reps: int(v, 'reps', ctx!.adapter.isSoftware ? 2 : 10, 1),
-          grid: [Number(m[1]), Number(m[2])],
+          grid: gridOpt(v) ?? [32, 32],
           ...(form ? { forms: [form] } : {}),
           signal,
           onRow: emit,
@@ -310,35 +305,21 @@ const BENCHES: Record<string, BenchSpec> = {
     gpu: false,
     partial: () => ({ name: 'train', columns: TRAIN_READOUT_COLUMNS }),
     run: async ({ v, emit, say }) => {
-      const grid = str(v, 'grid', '32x32');
-      const m = /^(\d+)x(\d+)$/.exec(grid);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
-        throw new UsageError(`--grid ${grid}: expected HxW with positive integers, e.g. 32x32`);
-      }
       const sweepText = str(v, 'sweep', '1e-4,3e-4,1e-3');
       const sweep =
         sweepText === 'none'
           ? []
-          : sweepText.split(',').map((x) => {
-              const lr = Number(x);
-              if (!Number.isFinite(lr) || lr <= 0) {
-                throw new UsageError(
-                  `--sweep ${sweepText}: '${x}' is not a positive learning rate (or pass --sweep none)`,
-                );
-              }
-              return lr;
-            });
+          : positiveList(sweepText, 'sweep', 'positive learning rate', ' (or pass --sweep none)');
       const adapter = optStr(v, 'adapter');
-      const worker = new URL('./train-worker.js', import.meta.url);
-      const hasWorker = worker.protocol === 'file:' && existsSync(fileURLToPath(worker));
+      const worker = workerUrl();
       const r = await benchTrainReadout({
         clips: int(v, 'clips', 16, 1),
         steps: int(v, 'steps', 20, 1),
         batch: int(v, 'batch', 8, 1),
-        grid: [Number(m[1]), Number(m[2])],
+        grid: gridOpt(v) ?? [32, 32],
         sweep,
         ...(adapter ? { adapter } : {}),
-        ...(hasWorker ? { workerUrl: worker } : {}),
+        ...(worker ? { workerUrl: worker } : {}),
         onRow: emit,
         log: say,
       });

@@ -7,7 +7,7 @@ import { readBatch, readClip, ReadoutInputError, type HostBatch } from '../reado
 import { ReadoutRunner } from '../readout/runner.js';
 import { type HeadConfig, weightList } from '../readout/spec.js';
 import { warmupCosineDecaySchedule } from '../ref/adamw.js';
-import { flag, int, optStr, parse, str, UsageError } from './args.js';
+import { flag, gridOpt, int, optStr, parse, str, UsageError } from './args.js';
 import { checkOutPath, HEAD_ARG, headFromArgs, SIZING_OPTIONS } from './head-args.js';
 
 const COMMON = `--adapter NAME picks a GPU by name (WALT_ADAPTER). --form fast|direct (attention and
@@ -55,17 +55,6 @@ ${HEAD_ARG}
 `;
 
 const GPU_OPTIONS = { adapter: { type: 'string' }, form: { type: 'string' }, grid: { type: 'string' } } as const;
-
-function parseGrid(v: string | undefined): [number, number] {
-  if (v === undefined) {
-    return [128, 128];
-  }
-  const m = /^(\d+)x(\d+)$/.exec(v);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
-    throw new UsageError(`--grid ${v}: expected HxW with positive integers, e.g. 128x128`);
-  }
-  return [Number(m[1]), Number(m[2])];
-}
 
 function parseForm(v: string | undefined, cfg: HeadConfig): 'fast' | 'direct' {
   if (v === undefined) {
@@ -170,7 +159,7 @@ export async function readoutForwardCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const cfg = headFromArgs(values);
-  const grid = parseGrid(optStr(values, 'grid'));
+  const grid = gridOpt(values) ?? [128, 128];
   const form = parseForm(optStr(values, 'form'), cfg);
   const out = str(values, 'out');
   checkOutPath('out', out);
@@ -229,7 +218,7 @@ export async function readoutStepCommand(argv: string[]): Promise<number> {
   if (total <= warmup) {
     throw new UsageError(`--total-steps ${total} must be larger than --warmup ${warmup} (it includes the warm-up)`);
   }
-  const grid = parseGrid(optStr(values, 'grid'));
+  const grid = gridOpt(values) ?? [128, 128];
   const form = parseForm(optStr(values, 'form'), cfg);
   const out = str(values, 'out');
   checkOutPath('out', out);

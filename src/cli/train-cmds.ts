@@ -8,7 +8,7 @@ import { parseInitScheme } from '../readout/init.js';
 import { TrainInputError } from '../train-readout/errors.js';
 import { evalReadout } from '../train-readout/eval-run.js';
 import { ATTENTION_FRAMES, trainReadout } from '../train-readout/trainer.js';
-import { flag, int, optStr, parse, str, UsageError } from './args.js';
+import { flag, gridOpt, int, optStr, parse, positiveList, str, UsageError } from './args.js';
 
 export const TRAIN_READOUT_HELP = `walt train-readout --head HEAD --features DIR --labels FILE --out RUN --steps N
                    [--batch 32] [--lr 3e-4[,LR…]] [--warmup W] [--seed 0] [--feature NAME]
@@ -81,31 +81,14 @@ last one naming the best ({"best_lr": 0.001, "top1": …}). NaN is written as nu
 ground truth, prediction; points and boxes: ground truth above, prediction below).
 `;
 
-function workerUrl(): URL | undefined {
+/** The bundled batch worker beside this file (dist/train-worker.js), if it is there. */
+export function workerUrl(): URL | undefined {
   const u = new URL('./train-worker.js', import.meta.url);
   return u.protocol === 'file:' && existsSync(fileURLToPath(u)) ? u : undefined;
 }
 
-function parseGrid(v: string | undefined): [number, number] | undefined {
-  if (v === undefined) {
-    return undefined;
-  }
-  const m = /^(\d+)x(\d+)$/.exec(v);
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
-    throw new UsageError(`--grid ${v}: expected HxW with positive integers, e.g. 128x128`);
-  }
-  return [Number(m[1]), Number(m[2])];
-}
-
 function parseLrs(v: string): number[] {
-  const parts = v.split(',').map((x) => x.trim());
-  return parts.map((x) => {
-    const n = Number(x);
-    if (x === '' || !Number.isFinite(n) || n <= 0) {
-      throw new UsageError(`--lr ${v}: '${x}' is not a positive number (e.g. --lr 3e-4 or --lr 1e-4,3e-4,1e-3)`);
-    }
-    return n;
-  });
+  return positiveList(v, 'lr', 'positive number', ' (e.g. --lr 3e-4 or --lr 1e-4,3e-4,1e-3)');
 }
 
 function num(values: Record<string, string | boolean | undefined>, name: string, fallback: number): number {
@@ -162,7 +145,7 @@ export async function trainReadoutCommand(argv: string[]): Promise<number> {
   const ck = values['checkpoint-every'] === undefined ? undefined : int(values, 'checkpoint-every', undefined, 1);
   const valFeatures = optStr(values, 'val-features');
   const valLabels = optStr(values, 'val-labels');
-  const grid = parseGrid(optStr(values, 'grid'));
+  const grid = gridOpt(values);
   const adapter = optStr(values, 'adapter');
   const wu = workerUrl();
   let init;
